@@ -1,0 +1,113 @@
+/* config.h - pipeline files: YAML -> pipeline model, validated against declared options.
+ *
+ * A pipeline file has four top-level keys (see docs/configuration.md):
+ *
+ *     data_dir: ./spool-data              # optional; relative to the file's directory
+ *     topics:  {NAME: {partitions: N, retention: 7d, retention_bytes: 1GiB}}
+ *     sources: {NAME: {connector: C, topic: T, key: FIELD, transforms: [...], config: {...}}}
+ *     sinks:   {NAME: {connector: C, topics: [T...], tasks: N, transforms: [...], config: {...}}}
+ *
+ * Every connector's and transform's config is checked against the options its plugin
+ * declares before any plugin code runs: unknown keys (with a "did you mean"), wrong
+ * types, values out of range, missing required options, unknown connectors and topics
+ * are each reported as "FILE:LINE:COLUMN: KEY.PATH: what is wrong; what was expected".
+ * Scalars expand ${VAR} and ${VAR:-default} from the environment ("$${" is a literal
+ * "${"). A secret option's value never appears in any message.
+ *
+ * Threads: none of this is shared; a config_pipeline is read-only once loaded.
+ */
+#ifndef SPOOL_CONFIG_H
+#define SPOOL_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loader/loader.h"
+
+/* Pipeline files larger than this are refused. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+
+/* One declared option's value after defaults and expansion. */
+typedef struct config_value {
+    const spool_option *decl;  /* the plugin's declaration */
+    char *text;                /* the value as a string; NULL when unset */
+    char **list;               /* LIST: NULL-terminated; otherwise NULL */
+    size_t list_len;
+    int64_t number;            /* INT, BOOL (0/1), SIZE (bytes), DURATION (ms), ENUM index */
+    int is_set;                /* 1: written in the file; 0: default or unset */
+    int line, column;          /* where it was written (0 when defaulted) */
+} config_value;
+
+typedef struct config_transform {
+    char *name;                /* e.g. "filter" */
+    const loader_plugin *plugin;
+    config_value *values;      /* one per declared option, in declaration order */
+    size_t nvalues;
+    int line, column;
+} config_transform;
+
+typedef struct config_connector {
+    char *name;                /* the key under sources: or sinks: */
+    int kind;                  /* SPOOL_KIND_SOURCE or SPOOL_KIND_SINK */
+    char *connector;           /* plugin name */
+    const loader_plugin *plugin;
+    char *topic;               /* sources: the topic it writes */
+    char *key_field;           /* sources: JSON field whose value is the key; NULL: none */
+    char **topics;             /* sinks: topics read, NULL-terminated */
+    size_t ntopics;
+    int tasks;                 /* sinks: number of tasks (default 1) */
+    config_value *values;      /* one per declared option, in declaration order */
+    size_t nvalues;
+    config_transform *transforms;
+    size_t ntransforms;
+    int line, column;
+} config_connector;
+
+typedef struct config_topic {
+    char *name;
+    int32_t partitions;        /* default 1 */
+    int64_t retention_ms;      /* -1: keep forever (default) */
+    int64_t retention_bytes;   /* -1: no size limit (default) */
+    int line, column;
+} config_topic;
+
+typedef struct config_pipeline {
+    char *path;                /* the file it was read from */
+    char *data_dir;            /* resolved against the file's directory; NULL: not set */
+    config_topic *topics;
+    size_t ntopics;
+    config_connector *sources;
+    size_t nsources;
+    config_connector *sinks;
+    size_t nsinks;
+} config_pipeline;
+
+/* Diagnostics collected while loading; each message is one line without newline. */
+typedef struct config_diag {
+    char **messages;
+    size_t count;
+} config_diag;
+
+/* Reads and validates the pipeline file at path against the plugins in plugins.
+ * Returns SPOOL_OK and *out, or SPOOL_EINVAL with every problem found in d (and
+ * *out NULL). */
+int config_load_file(const char *path, const loader *plugins, config_pipeline **out,
+                     config_diag *d);
+
+/* The same for text already in memory; name is used in messages and to resolve
+ * relative paths. */
+int config_load_string(const char *name, const char *text, size_t len,
+                       const loader *plugins, config_pipeline **out, config_diag *d);
+
+void config_free(config_pipeline *p);
+void config_diag_clear(config_diag *d);
+
+/* The value of the declared option name, or NULL when the plugin declares none. */
+const config_value *config_find(const config_value *values, size_t n, const char *name);
+
+/* Parses a size ("512", "64KiB", "16MiB", "1GiB", "2GB") or a duration ("250ms", "5s",
+ * "10m", "2h", "7d"; a bare number is milliseconds). Returns 0 on success. */
+int config_parse_size(const char *s, int64_t *out);
+int config_parse_duration(const char *s, int64_t *out);
+
+#endif /* SPOOL_CONFIG_H */
