@@ -13,7 +13,11 @@ function(spool_add_connector name)
     C_VISIBILITY_PRESET hidden
     LIBRARY_OUTPUT_DIRECTORY ${SPOOL_PLUGIN_OUTPUT_DIR})
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/sdk/include)
-  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  # clang leaves the sanitizer runtime out of shared objects, so their __asan_* and
+  # __ubsan_* references stay undefined until the host program loads them.
+  if(NOT (CMAKE_C_COMPILER_ID MATCHES "Clang" AND (SPOOL_SANITIZE OR SPOOL_TSAN OR SPOOL_FUZZ)))
+    target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  endif()
   target_link_libraries(${target} PRIVATE ${ARG_LIBS})
   install(TARGETS ${target} LIBRARY DESTINATION ${SPOOL_PLUGIN_INSTALL_DIR})
 endfunction()

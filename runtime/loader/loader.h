@@ -16,6 +16,7 @@
 #define SPOOL_LOADER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spool/plugin.h"
 
@@ -51,8 +52,12 @@ int loader_add_builtin(loader *l, spool_plugin_entry_fn *entry, char *err, size_
 int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
                             size_t errlen);
 
-/* The plugin named name, or NULL. */
+/* The first plugin named name, of any kind, or NULL. */
 const loader_plugin *loader_find(const loader *l, const char *name);
+
+/* The plugin of kind (spool_kind) named name, or NULL. Names are unique per kind:
+ * a source and a sink may share one ("file"). */
+const loader_plugin *loader_find_kind(const loader *l, const char *name, uint32_t kind);
 
 /* Every loaded plugin, in load order. */
 size_t loader_count(const loader *l);
@@ -62,11 +67,24 @@ const loader_plugin *loader_at(const loader *l, size_t i);
  * the worker config; may be NULL), then $SPOOL_PLUGIN_PATH, then the directory
  * lib/spool/plugins under the prefix the running binary was installed to (the
  * binary's directory's parent). Returns a malloc'd NULL-terminated array of malloc'd
- * strings; free with loader_path_free(). */
+ * strings; free with loader_path_free(). Empty entries and repeats of an earlier
+ * entry are left out (one directory listed twice would load each plugin twice). NULL
+ * when out of memory. */
 char **loader_search_path(const char *extra);
 void loader_path_free(char **path);
 
 /* The option named name in p, or NULL. */
 const spool_option *loader_option(const loader_plugin *p, const char *name);
+
+/* Parses text as a value of option o, exactly as the loader checks declared defaults,
+ * so YAML values and defaults obey the same rules: INT (decimal, optional sign), SIZE
+ * in bytes (512, 64KiB, 16MiB, 1GiB, 2GB), DURATION in ms (250ms, 5s, 10m, 2h, 7d; a
+ * bare number is ms), BOOL (true/false -> 1/0), ENUM (index into o->choices). INT,
+ * SIZE and DURATION must lie within o->min..o->max when min <= max. STRING and LIST
+ * accept anything and yield 0. Returns SPOOL_OK with the value in *out, or
+ * SPOOL_EINVAL with a phrase such as "\"abc\" is not a size (...)" in why (no
+ * prefix, no trailing period) for the caller to embed in its own message. */
+int loader_parse_option_value(const spool_option *o, const char *text, int64_t *out,
+                              char *why, size_t whylen);
 
 #endif /* SPOOL_LOADER_H */

@@ -69,7 +69,8 @@ typedef enum spool_rc {
     SPOOL_EINVAL = -3, /* invalid argument or configuration */
     SPOOL_ENOMEM = -4, /* out of memory */
     SPOOL_EABI = -5,   /* the other side of the boundary is too old for this call */
-    SPOOL_ESTOP = -6   /* the task is stopping: return from the callback */
+    SPOOL_ESTOP = -6,  /* the task is stopping: return from the callback */
+    SPOOL_DONE = -7    /* source: no record will ever come again (end of input) */
 } spool_rc;
 
 /* The symbolic name of rc ("SPOOL_RETRY"). Never NULL. */
@@ -83,6 +84,7 @@ static inline const char *spool_rc_name(int rc)
     case SPOOL_ENOMEM: return "SPOOL_ENOMEM";
     case SPOOL_EABI: return "SPOOL_EABI";
     case SPOOL_ESTOP: return "SPOOL_ESTOP";
+    case SPOOL_DONE: return "SPOOL_DONE";
     default: return "SPOOL_UNKNOWN";
     }
 }
@@ -98,6 +100,7 @@ static inline const char *spool_rc_str(int rc)
     case SPOOL_ENOMEM: return "out of memory";
     case SPOOL_EABI: return "not supported by the other side's ABI";
     case SPOOL_ESTOP: return "task is stopping";
+    case SPOOL_DONE: return "end of input";
     default: return "unknown result code";
     }
 }
@@ -131,12 +134,13 @@ typedef struct spool_option {
     const char *name;              /* YAML key: lower case letters, digits, '_' */
     const char *default_value;     /* as it would be written in YAML; NULL: none */
     uint32_t flags;                /* SPOOL_OPT_REQUIRED | SPOOL_OPT_SECRET */
-    int64_t min, max;              /* INT, SIZE, DURATION bounds; min > max: none */
+    int64_t min, max;              /* INT, SIZE, DURATION bounds when min < max */
     const char *const *choices;    /* ENUM: NULL-terminated list; else NULL */
     const char *doc;               /* one line, shown by `spool plugins` and in docs */
 } spool_option;
 
-#define SPOOL_OPTION_INIT .struct_size = sizeof(spool_option), .min = 1, .max = 0
+/* Starts an option's designated initializer; fields not named are zero (no bounds). */
+#define SPOOL_OPTION_INIT .struct_size = sizeof(spool_option)
 
 /* ---------------------------------------------------------------------------------
  * Records
@@ -286,7 +290,9 @@ typedef struct spool_plugin {
 
     /* Sources. Emits zero or more records with host->emit(), waiting at most
      * timeout_ms for data when there is none. Returning SPOOL_OK with nothing
-     * emitted is normal. Thread: the task's. Blocks: at most timeout_ms. */
+     * emitted is normal. SPOOL_DONE says the input has ended for good: the records
+     * emitted in this call are still committed, and poll() is not called again.
+     * Thread: the task's. Blocks: at most timeout_ms. */
     spool_rc (*poll)(spool_task *t, void *state, int timeout_ms);
 
     /* Sources, optional. Every record emitted with a position up to and including
@@ -301,7 +307,9 @@ typedef struct spool_plugin {
                     size_t n);
 
     /* Sinks. Makes everything put so far durable at the destination before
-     * returning SPOOL_OK; the runtime checkpoints only after that. Thread: the task's. */
+     * returning SPOOL_OK; the runtime checkpoints only after that. A resumable sink
+     * that has no checkpoint yet gets one flush() right after open(), with nothing
+     * put, so that it can record where its output starts. Thread: the task's. */
     spool_rc (*flush)(spool_task *t, void *state);
 
     /* Transforms. Passes on zero or more records derived from rec with host->emit();
