@@ -1,1 +1,434 @@
-/* placeholder: being written */
+/* main.c - the spool command line: argv, subcommands, signals, exit codes.
+ *
+ * Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 usage or configuration error,
+ * 3 the worker stopped to protect data (storage I/O failure), 4 corruption found,
+ * 5 a plugin could not be loaded.
+ *
+ * `spool run` blocks SIGINT and SIGTERM in every thread and reads them from a
+ * signalfd in the main thread, so a signal never interrupts a task mid-write: the
+ * first one asks the worker to stop after its current batches (sources commit, sinks
+ * flush and checkpoint); a second one exits at once, which is safe too, because the
+ * log and the checkpoints recover from any stop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "loader/loader.h"
+#include "transform/transform.h"
+#include "worker/worker.h"
+
+typedef struct cli {
+    const char *plugin_path;
+    const char *data_dir;
+    int log_level;
+} cli;
+
+static const char usage_main[] =
+    "usage: spool COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "spool moves records from source connectors through a partitioned log on disk\n"
+    "into sink connectors, exactly once.\n"
+    "\n"
+    "commands:\n"
+    "  run FILE          run the pipeline in FILE in the foreground\n"
+    "  validate FILE     check FILE against the installed plugins, without running it\n"
+    "  plugins [NAME]    list the plugins (or one) with their declared options\n"
+    "  version           print the version and the plugin ABI\n"
+    "\n"
+    "Run 'spool COMMAND --help' for a command's options.\n"
+    "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 stopped to\n"
+    "protect data (storage I/O error), 4 corruption found, 5 a plugin could not be loaded.\n";
+
+static const char usage_run[] =
+    "usage: spool run [--data-dir DIR] [--plugin-path DIRS] [--log-level LEVEL] FILE\n"
+    "\n"
+    "Runs the pipeline in FILE until every source reports the end of its input and every\n"
+    "sink has delivered everything, or until SIGINT or SIGTERM. Run again, it resumes\n"
+    "exactly where it stopped: no record lost, none doubled.\n"
+    "\n"
+    "  --data-dir DIR      where the log and checkpoints live (default: the pipeline's\n"
+    "                      data_dir, else ./spool-data)\n"
+    "  --plugin-path DIRS  ':'-separated plugin directories searched first\n"
+    "  --log-level LEVEL   error, warn, info (default) or debug\n";
+
+static const char usage_validate[] =
+    "usage: spool validate [--plugin-path DIRS] FILE\n"
+    "\n"
+    "Checks FILE: YAML syntax, keys, types, required options, connectors and topics.\n"
+    "Prints every problem as FILE:LINE:COLUMN and exits 2, or exits 0 when it is valid.\n"
+    "No plugin code runs.\n";
+
+static const char usage_plugins[] =
+    "usage: spool plugins [--plugin-path DIRS] [NAME]\n"
+    "\n"
+    "Lists every plugin found in the plugin path (DIRS, then $SPOOL_PLUGIN_PATH, then\n"
+    "the installation's lib/spool/plugins) and the built-in transforms, with each\n"
+    "declared option: type, default, whether it is required or secret, and its doc.\n";
+
+static const char usage_version[] = "usage: spool version\n\nPrints spool's version and "
+                                    "the plugin ABI version it speaks.\n";
+
+static int parse_level(const char *s)
+{
+    static const char *const names[] = {"", "error", "warn", "info", "debug"};
+    for (int i = 1; i <= 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return 0;
+}
+
+/* Parses the options common to the commands. Returns the index of the first
+ * argument, or -1 (usage error, message printed) or -2 (--help printed). */
+static int parse_options(int argc, char **argv, cli *c, const char *usage, int allow_run)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"plugin-path", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h':
+            fputs(usage, stdout);
+            return -2;
+        case 'p':
+            c->plugin_path = optarg;
+            break;
+        case 'd':
+        case 'l':
+            if (!allow_run)
+                goto bad;
+            if (ch == 'd') {
+                c->data_dir = optarg;
+            } else if ((c->log_level = parse_level(optarg)) == 0) {
+                fprintf(stderr, "spool: --log-level takes error, warn, info or debug, "
+                                "not \"%s\"\n", optarg);
+                return -1;
+            }
+            break;
+        default:
+            goto bad;
+        }
+    }
+    return optind;
+bad:
+    fprintf(stderr, "spool %s: unknown option \"%s\"\n\n%s", argv[0], argv[optind - 1],
+            usage);
+    return -1;
+}
+
+/* Loads the built-in transforms and every plugin in the search path. Returns 0 or
+ * the plugin exit code with the reason printed. */
+static int load_plugins(const cli *c, loader **out)
+{
+    char err[2048];
+    char **path = NULL;
+    loader *l = loader_new(worker_host());
+    int code = EXIT_PLUGIN;
+
+    *out = NULL;
+    if (l == NULL) {
+        fprintf(stderr, "spool: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    for (size_t i = 0; transform_builtins[i] != NULL; i++)
+        if (loader_add_builtin(l, transform_builtins[i], err, sizeof(err)) != SPOOL_OK) {
+            fprintf(stderr, "spool: %s\n", err);
+            goto out;
+        }
+    path = loader_search_path(c->plugin_path);
+    if (path == NULL) {
+        fprintf(stderr, "spool: out of memory\n");
+        code = EXIT_RUNTIME;
+        goto out;
+    }
+    for (size_t i = 0; path[i] != NULL; i++)
+        if (loader_load_dir(l, path[i], err, sizeof(err)) != SPOOL_OK) {
+            fprintf(stderr, "spool: %s\n", err);
+            goto out;
+        }
+    *out = l;
+    l = NULL;
+    code = 0;
+out:
+    loader_path_free(path);
+    loader_free(l);
+    return code;
+}
+
+static int load_pipeline(const char *file, const loader *l, config_pipeline **out)
+{
+    config_diag d = {0};
+    int rc = config_load_file(file, l, out, &d);
+    for (size_t i = 0; i < d.count; i++)
+        fprintf(stderr, "%s\n", d.messages[i]);
+    if (rc != SPOOL_OK && d.count > 1)
+        fprintf(stderr, "%s: %zu problems; nothing was run\n", file, d.count);
+    config_diag_clear(&d);
+    return rc == SPOOL_OK ? 0 : EXIT_USAGE;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    cli c = {0};
+    loader *l = NULL;
+    config_pipeline *p = NULL;
+    int i = parse_options(argc, argv, &c, usage_validate, 0);
+    if (i < 0)
+        return i == -2 ? 0 : EXIT_USAGE;
+    if (argc - i != 1) {
+        fprintf(stderr, "spool validate: give exactly one pipeline file\n\n%s",
+                usage_validate);
+        return EXIT_USAGE;
+    }
+    int code = load_plugins(&c, &l);
+    if (code == 0)
+        code = load_pipeline(argv[i], l, &p);
+    if (code == 0)
+        printf("%s: valid: %zu topics, %zu sources, %zu sinks\n", argv[i], p->ntopics,
+               p->nsources, p->nsinks);
+    config_free(p);
+    loader_free(l);
+    return code;
+}
+
+static const char *kind_name(uint32_t kind)
+{
+    return kind == SPOOL_KIND_SOURCE ? "source"
+           : kind == SPOOL_KIND_SINK ? "sink"
+                                     : "transform";
+}
+
+static const char *type_name(uint32_t type)
+{
+    static const char *const names[] = {"?", "string", "int", "bool", "size", "duration",
+                                        "enum", "list"};
+    return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
+}
+
+static const char *delivery_name(uint32_t d)
+{
+    return d == SPOOL_DELIVERY_TRANSACTIONAL ? "transactional (exactly once)"
+           : d == SPOOL_DELIVERY_RESUMABLE   ? "resumable (exactly once)"
+                                             : "idempotent (at least once)";
+}
+
+static void print_plugin(const loader_plugin *lp)
+{
+    const spool_plugin *d = lp->desc;
+    printf("%s (%s) %s\n  %s\n  file: %s\n", d->name, kind_name(d->kind), d->version,
+           d->description, lp->path);
+    if (d->kind == SPOOL_KIND_SINK)
+        printf("  delivery: %s\n", delivery_name(d->delivery));
+    if (lp->option_count == 0) {
+        printf("  options: none\n\n");
+        return;
+    }
+    printf("  options:\n");
+    for (size_t i = 0; i < lp->option_count; i++) {
+        const spool_option *o = lp->options[i];
+        char what[160];
+        int n = snprintf(what, sizeof(what), "%s", type_name(o->type));
+        if (o->flags & SPOOL_OPT_REQUIRED)
+            n += snprintf(what + n, sizeof(what) - (size_t)n, ", required");
+        else if (o->default_value != NULL)
+            n += snprintf(what + n, sizeof(what) - (size_t)n, ", default %s",
+                          (o->flags & SPOOL_OPT_SECRET) ? "<secret>" : o->default_value);
+        if (o->flags & SPOOL_OPT_SECRET)
+            n += snprintf(what + n, sizeof(what) - (size_t)n, ", secret");
+        if (o->type == SPOOL_OPT_ENUM && o->choices != NULL) {
+            n += snprintf(what + n, sizeof(what) - (size_t)n, ", one of");
+            for (const char *const *ch = o->choices; *ch != NULL && n < (int)sizeof(what);
+                 ch++)
+                n += snprintf(what + n, sizeof(what) - (size_t)n, " %s", *ch);
+        }
+        printf("    %-16s %s\n    %-16s %s\n", o->name, what, "", o->doc);
+    }
+    printf("\n");
+}
+
+static int cmd_plugins(int argc, char **argv)
+{
+    cli c = {0};
+    loader *l = NULL;
+    size_t shown = 0;
+    int i = parse_options(argc, argv, &c, usage_plugins, 0);
+    if (i < 0)
+        return i == -2 ? 0 : EXIT_USAGE;
+    if (argc - i > 1) {
+        fprintf(stderr, "spool plugins: give at most one plugin name\n\n%s", usage_plugins);
+        return EXIT_USAGE;
+    }
+    int code = load_plugins(&c, &l);
+    if (code != 0)
+        return code;
+    for (size_t k = 0; k < loader_count(l); k++) {
+        const loader_plugin *lp = loader_at(l, k);
+        if (argc - i == 1 && strcmp(lp->desc->name, argv[i]) != 0)
+            continue;
+        print_plugin(lp);
+        shown++;
+    }
+    if (argc - i == 1 && shown == 0) {
+        fprintf(stderr, "spool plugins: no plugin named \"%s\"; 'spool plugins' lists "
+                        "them all\n", argv[i]);
+        code = EXIT_USAGE;
+    }
+    loader_free(l);
+    return code;
+}
+
+/* Waits for the worker to finish by itself or for a signal. Shows progress on a
+ * terminal. Returns the exit code. */
+static int run_until_done(worker *w)
+{
+    sigset_t set;
+    int sfd, stops = 0, tty = isatty(STDERR_FILENO);
+    worker_stats st;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        worker_log(SPOOL_LOG_ERROR, "spool", "cannot receive signals: %s", strerror(errno));
+        worker_stop(w);
+        int code = worker_join(w);
+        return code != 0 ? code : EXIT_RUNTIME;
+    }
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = worker_done_fd(w), .events = POLLIN},
+                                {.fd = sfd, .events = POLLIN}};
+        int n = poll(fds, 2, tty ? 1000 : -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (fds[0].revents & POLLIN)
+            break;
+        if (fds[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (++stops > 1) {
+                    fprintf(stderr, "\nspool: second signal: exiting now; the next run "
+                                    "recovers from the last commit\n");
+                    _exit(130);
+                }
+                worker_log(SPOOL_LOG_INFO, "spool", "%s: stopping after the current "
+                           "batches (send it again to exit at once)",
+                           si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                worker_stop(w);
+            }
+        }
+        if (tty) {
+            worker_get_stats(w, &st);
+            fprintf(stderr, "\rspool: %llu records in, %llu delivered   ", st.produced,
+                    st.delivered);
+        }
+    }
+    if (tty)
+        fputc('\n', stderr);
+    close(sfd);
+    return worker_join(w);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    cli c = {.log_level = SPOOL_LOG_INFO};
+    loader *l = NULL;
+    config_pipeline *p = NULL;
+    worker *w = NULL;
+    char err[2048];
+    sigset_t set;
+    struct timespec t0, t1;
+    worker_stats st;
+    int i = parse_options(argc, argv, &c, usage_run, 1);
+    if (i < 0)
+        return i == -2 ? 0 : EXIT_USAGE;
+    if (argc - i != 1) {
+        fprintf(stderr, "spool run: give exactly one pipeline file\n\n%s", usage_run);
+        return EXIT_USAGE;
+    }
+    worker_log_set_level(c.log_level);
+    /* Blocked before any thread starts, so that every thread inherits the mask and
+     * only the signalfd in run_until_done() sees these signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int code = load_plugins(&c, &l);
+    if (code == 0)
+        code = load_pipeline(argv[i], l, &p);
+    if (code != 0)
+        goto out;
+    const char *data_dir = c.data_dir ? c.data_dir : p->data_dir ? p->data_dir : "spool-data";
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    code = worker_new(p, data_dir, &w, err, sizeof(err));
+    if (code != 0) {
+        worker_log(SPOOL_LOG_ERROR, "spool", "%s", err);
+        goto out;
+    }
+    worker_log(SPOOL_LOG_INFO, "spool", "running %s: %zu sources, %zu sinks, data in %s",
+               argv[i], p->nsources, p->nsinks, data_dir);
+    code = worker_start(w);
+    if (code == 0)
+        code = run_until_done(w);
+    else
+        worker_join(w);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    worker_get_stats(w, &st);
+    worker_log(code == 0 ? SPOOL_LOG_INFO : SPOOL_LOG_ERROR, "spool",
+               "%s after %.1f s: %llu records committed to the log, %llu delivered to "
+               "sinks (exit %d)", code == 0 ? "stopped" : "failed",
+               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+               st.produced, st.delivered, code);
+out:
+    worker_free(w);
+    config_free(p);
+    loader_free(l);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugins") == 0)
+        return cmd_plugins(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            fputs(usage_version, stdout);
+            return 0;
+        }
+        printf("spool %s (plugin ABI %d)\n", SPOOL_VERSION_STRING, SPOOL_ABI_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    fprintf(stderr, "spool: unknown command \"%s\"\n\n%s", cmd, usage_main);
+    return EXIT_USAGE;
+}

@@ -1,1 +1,174 @@
-/* placeholder: being written */
+/* host.c - the one place that fills the spool_host table handed to every plugin.
+ *
+ * Every host function acts on a task, which is why the table lives beside the worker
+ * rather than in loader/. Functions check that they are called in the phase their
+ * contract names (seek() inside open(), set_sink_position() inside flush()) and answer
+ * SPOOL_EINVAL otherwise, so that a plugin's mistake is a clear error, not a silent
+ * corruption of offsets.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/worker_int.h"
+
+static const config_value *host_value(spool_task *t, const char *name)
+{
+    return t != NULL ? config_find(t->values, t->nvalues, name) : NULL;
+}
+
+static void host_log(spool_task *t, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    worker_vlog(level, t != NULL ? t->name : "plugin", fmt, ap);
+    va_end(ap);
+}
+
+static void host_set_error(spool_task *t, const char *fmt, ...)
+{
+    va_list ap;
+    if (t == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(t->error, sizeof(t->error), fmt, ap);
+    va_end(ap);
+}
+
+static const char *host_opt_string(spool_task *t, const char *name)
+{
+    const config_value *v = host_value(t, name);
+    return v != NULL ? v->text : NULL;
+}
+
+static int64_t host_opt_int(spool_task *t, const char *name)
+{
+    const config_value *v = host_value(t, name);
+    return v != NULL ? v->number : 0;
+}
+
+static const char *const *host_opt_list(spool_task *t, const char *name, size_t *n)
+{
+    static const char *const empty[] = {NULL};
+    const config_value *v = host_value(t, name);
+    if (v == NULL || v->list == NULL) {
+        if (n != NULL)
+            *n = 0;
+        return empty;
+    }
+    if (n != NULL)
+        *n = v->list_len;
+    return (const char *const *)v->list;
+}
+
+static const char *host_task_name(spool_task *t)
+{
+    return t != NULL ? t->name : "";
+}
+
+static int host_stopping(spool_task *t)
+{
+    return t != NULL && atomic_load(&t->w->stop);
+}
+
+static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *position,
+                          size_t position_len)
+{
+    if (t == NULL || rec == NULL || rec->struct_size < offsetof(spool_record, offset) +
+                                                          sizeof(rec->offset))
+        return SPOOL_EINVAL;
+    if (t->owner != NULL)
+        return worker_stage_push(t->owner, t->stage + 1, rec);
+    if (t->plugin->desc->kind != SPOOL_KIND_SOURCE)
+        return SPOOL_EINVAL;
+    if (atomic_load(&t->w->stop))
+        return SPOOL_ESTOP;
+    if (position != NULL) {
+        if (position_len > t->pending_cap) {
+            void *p = realloc(t->pending_pos, position_len);
+            if (p == NULL)
+                return SPOOL_ENOMEM;
+            t->pending_pos = p;
+            t->pending_cap = position_len;
+        }
+        memcpy(t->pending_pos, position, position_len);
+        t->pending_len = position_len;
+        t->pending_set = 1;
+    }
+    return worker_stage_push(t, 0, rec);
+}
+
+static spool_rc host_source_position(spool_task *t, const void **position, size_t *len)
+{
+    if (t == NULL || t->plugin->desc->kind != SPOOL_KIND_SOURCE) {
+        *position = NULL;
+        *len = 0;
+        return SPOOL_EINVAL;
+    }
+    *position = t->committed_pos;
+    *len = t->committed_len;
+    return SPOOL_OK;
+}
+
+static spool_rc host_sink_position(spool_task *t, const void **position, size_t *len)
+{
+    if (t == NULL || t->plugin->desc->kind != SPOOL_KIND_SINK) {
+        *position = NULL;
+        *len = 0;
+        return SPOOL_EINVAL;
+    }
+    *position = t->ck.position;
+    *len = t->ck.position_len;
+    return SPOOL_OK;
+}
+
+static spool_rc host_set_sink_position(spool_task *t, const void *position, size_t len)
+{
+    if (t == NULL || !t->in_flush ||
+        t->plugin->desc->delivery != SPOOL_DELIVERY_RESUMABLE)
+        return SPOOL_EINVAL;
+    void *copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return SPOOL_ENOMEM;
+    if (len > 0)
+        memcpy(copy, position, len);
+    free(t->new_pos);
+    t->new_pos = copy;
+    t->new_pos_len = len;
+    t->new_pos_set = 1;
+    return SPOOL_OK;
+}
+
+static spool_rc host_seek(spool_task *t, const char *topic, int32_t partition,
+                          int64_t next_offset)
+{
+    if (t == NULL || !t->in_open || topic == NULL || partition < 0 || next_offset < 0 ||
+        t->plugin->desc->delivery != SPOOL_DELIVERY_TRANSACTIONAL)
+        return SPOOL_EINVAL;
+    return ckpt_set(&t->seeks, topic, partition, next_offset) == 0 ? SPOOL_OK
+                                                                     : SPOOL_ENOMEM;
+}
+
+static const spool_host host_table = {
+    .struct_size = sizeof(spool_host),
+    .abi_version = SPOOL_ABI_VERSION,
+    .runtime_version = SPOOL_VERSION_STRING,
+    .log = host_log,
+    .set_error = host_set_error,
+    .opt_string = host_opt_string,
+    .opt_int = host_opt_int,
+    .opt_list = host_opt_list,
+    .task_name = host_task_name,
+    .stopping = host_stopping,
+    .emit = host_emit,
+    .source_position = host_source_position,
+    .sink_position = host_sink_position,
+    .set_sink_position = host_set_sink_position,
+    .seek = host_seek,
+};
+
+const spool_host *worker_host(void)
+{
+    return &host_table;
+}

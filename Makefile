@@ -1,0 +1,91 @@
+# The front door: `make demo` and `make test` on a fresh Debian 12 machine.
+#
+# Both install the Debian packages that are missing (only those, with sudo when not
+# root), configure and build with CMake, and run. Everything else is in CMakeLists.txt.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+
+# What building needs, and what testing needs on top (clang for libFuzzer).
+BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev
+TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev
+
+.PHONY: all deps test-deps build demo test test-unit test-asan test-tsan fuzz fuzz-smoke \
+        install clean help
+
+all: build
+
+help:
+	@echo "make demo    install what is missing, build, run the demo pipeline"
+	@echo "make test    install what is missing, build, run every test (plain, ASan+UBSan, TSan, fuzz smoke)"
+	@echo "make build   configure and build into $(BUILD)/"
+	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
+	@echo "make install install into PREFIX (default /usr/local)"
+
+# Installs the packages in $(1) that dpkg does not list as installed.
+define install_missing
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "spool: installing missing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "spool: need root or sudo to install:" $$missing >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(BUILD_PKGS))
+
+test-deps:
+	$(call install_missing,$(TEST_PKGS))
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@sh configs/demo.sh $(BUILD)
+
+test: test-deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-asan test-tsan fuzz-smoke
+
+test-asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSPOOL_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The threaded parts (log group commit, worker) under ThreadSanitizer.
+test-tsan:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSPOOL_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L threads
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSPOOL_FUZZ=ON
+
+fuzz-smoke: $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) 10
+
+fuzz: test-deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
