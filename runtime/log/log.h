@@ -42,6 +42,12 @@ enum {
 /* The largest batch accepted on write and on read: a length field above it is damage. */
 #define LOG_MAX_BATCH_BYTES (64u * 1024u * 1024u)
 
+/* The most headers one record may carry, and the largest source position: both bound
+ * what a damaged file can make a reader allocate. log_txn_add()/log_txn_set_position()
+ * return SPOOL_EINVAL above them. */
+#define LOG_MAX_HEADERS 4096u
+#define LOG_MAX_POSITION_BYTES (1024u * 1024u)
+
 /* Topic names: letters, digits, '.', '_', '-', at most 249 characters, not "." or "..".
  * Returns 1 when valid. */
 int log_topic_name_valid(const char *name);
@@ -107,8 +113,9 @@ size_t log_txn_count(const log_txn *txn);
 
 /* Appends the transaction's records and stores its position, durably, grouped with
  * concurrent committers; returns only when both are durable (SPOOL_OK) or have failed.
- * The txn is empty again afterwards either way. LOG_EIO marks the store failed: every
- * later commit fails too. LOG_ENOSPC leaves nothing committed and the store usable. */
+ * The txn is empty again afterwards, except after LOG_ENOSPC, which leaves nothing
+ * committed, the store usable, and the txn as it was, to be committed again once
+ * space returns. LOG_EIO marks the store failed: every later commit fails too. */
 int log_commit(log_store *s, log_txn *txn);
 
 /* The committed position of a source: a malloc'd copy in *pos (caller frees), *len 0
@@ -146,5 +153,15 @@ uint64_t log_wait(log_store *s, uint64_t seen, int timeout_ms);
 
 /* Wakes every log_wait() caller (used on shutdown). */
 void log_wakeup(log_store *s);
+
+/* ---- Diagnostics --------------------------------------------------------------- */
+
+/* The one-line reason of the last failed log_commit() (LOG_EIO, LOG_ENOSPC,
+ * LOG_ENOTOPIC), naming file and errno, copied into buf; "" when none failed. */
+void log_last_error(log_store *s, char *buf, size_t len);
+
+/* The one-line reason of the last negative log_reader_next() result on r, naming
+ * file, byte position and offset; "" when none. Valid until the next call on r. */
+const char *log_reader_error(const log_reader *r);
 
 #endif /* SPOOL_LOG_H */

@@ -1,0 +1,733 @@
+/* log_commit.c - transactions, group commit and the COMMIT record.
+ *
+ * A log_txn encodes records as they are added, one growing batch per partition (a new
+ * batch starts when one would pass LOG_MAX_BATCH_BYTES), so that committing is only a
+ * matter of stamping base offsets into batch headers and writing.
+ *
+ * Group commit: committers queue a request under s->mu; whoever finds no leader becomes
+ * it, takes the whole queue, plans it under the lock (assigns offsets and file
+ * positions, encodes the next COMMIT image), then drops the lock for the I/O: pwrite
+ * every batch, fdatasync each touched segment once, atomically replace COMMIT. Only
+ * then, under the lock again, does it publish the new committed ends and positions and
+ * wake the group. Nothing a reader can see changes before COMMIT is durable.
+ *
+ * Failures: ENOSPC/EDQUOT anywhere before COMMIT's rename leaves nothing committed; the
+ * appended bytes are cut back with ftruncate so the next group starts from the same
+ * committed end. Anything else (EIO on write or fdatasync, a failed rename or directory
+ * fsync) marks the store failed: the kernel may have dropped the dirty pages, so no
+ * fsync is ever retried and every later commit returns LOG_EIO (reliability.md A5).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log_int.h"
+#include "spool/plugin.h"
+#include "util/bytes.h"
+#include "util/fsio.h"
+#include "util/metafile.h"
+#include "util/strutil.h"
+
+typedef struct log_txn_batch {
+    uint8_t *buf;             /* LOG_BATCH_HDR bytes of header, then records */
+    size_t len;
+    size_t cap;
+    uint32_t count;
+    int64_t first_ts;
+    int64_t max_ts;
+    int64_t base;             /* planned by the leader */
+    uint64_t pos;
+} log_txn_batch;
+
+typedef struct log_txn_part {
+    char *topic;
+    int32_t partition;
+    log_partition *p;         /* resolved by the leader */
+    log_txn_batch *batches;
+    size_t nbatches;
+    size_t capbatches;
+} log_txn_part;
+
+struct log_txn {
+    log_txn_part *parts;
+    size_t nparts;
+    size_t capparts;
+    log_source_pos *positions;
+    size_t npos;
+    size_t cappos;
+    size_t count;
+};
+
+/* Grows *arr (of elem-sized items) to hold at least need items. */
+static int log_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap : 4;
+    void *n;
+
+    if (need <= *cap)
+        return SPOOL_OK;
+    while (ncap < need)
+        ncap *= 2;
+    n = realloc(*arr, ncap * elem);
+    if (n == NULL)
+        return SPOOL_ENOMEM;
+    *arr = n;
+    *cap = ncap;
+    return SPOOL_OK;
+}
+
+static void log_txn_reset(log_txn *txn)
+{
+    for (size_t i = 0; i < txn->nparts; i++) {
+        log_txn_part *tp = &txn->parts[i];
+        for (size_t j = 0; j < tp->nbatches; j++)
+            free(tp->batches[j].buf);
+        free(tp->batches);
+        free(tp->topic);
+    }
+    for (size_t i = 0; i < txn->npos; i++) {
+        free(txn->positions[i].name);
+        free(txn->positions[i].pos);
+    }
+    txn->nparts = 0;
+    txn->npos = 0;
+    txn->count = 0;
+}
+
+log_txn *log_txn_new(void)
+{
+    return calloc(1, sizeof(log_txn));
+}
+
+void log_txn_free(log_txn *txn)
+{
+    if (txn == NULL)
+        return;
+    log_txn_reset(txn);
+    free(txn->parts);
+    free(txn->positions);
+    free(txn);
+}
+
+size_t log_txn_count(const log_txn *txn)
+{
+    return txn ? txn->count : 0;
+}
+
+static log_txn_part *log_txn_part_get(log_txn *txn, const char *topic, int32_t partition)
+{
+    log_txn_part *tp;
+
+    /* Scan from the end: a source usually adds runs of records to the same partition. */
+    for (size_t i = txn->nparts; i-- > 0;) {
+        tp = &txn->parts[i];
+        if (tp->partition == partition && strcmp(tp->topic, topic) == 0)
+            return tp;
+    }
+    if (log_grow((void **)&txn->parts, &txn->capparts, txn->nparts + 1, sizeof *tp) != 0)
+        return NULL;
+    tp = &txn->parts[txn->nparts];
+    memset(tp, 0, sizeof *tp);
+    tp->topic = strdup(topic);
+    if (tp->topic == NULL)
+        return NULL;
+    tp->partition = partition;
+    txn->nparts++;
+    return tp;
+}
+
+int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_record *rec)
+{
+    log_txn_part *tp;
+    log_txn_batch *b = NULL;
+    size_t n;
+
+    if (txn == NULL || topic == NULL || rec == NULL || partition < 0 ||
+        (rec->header_count > 0 && rec->headers == NULL))
+        return SPOOL_EINVAL;
+    n = log_record_encoded_len(rec, rec->timestamp_ms);
+    if (n == 0 || n > LOG_MAX_BATCH_BYTES - LOG_BATCH_HDR)
+        return SPOOL_EINVAL;
+    tp = log_txn_part_get(txn, topic, partition);
+    if (tp == NULL)
+        return SPOOL_ENOMEM;
+    if (tp->nbatches > 0) {
+        b = &tp->batches[tp->nbatches - 1];
+        n = log_record_encoded_len(rec, b->first_ts);
+        if (n == 0 || b->len + n > LOG_MAX_BATCH_BYTES)
+            b = NULL;
+    }
+    if (b == NULL) {
+        n = log_record_encoded_len(rec, rec->timestamp_ms);
+        if (log_grow((void **)&tp->batches, &tp->capbatches, tp->nbatches + 1,
+                     sizeof *b) != 0)
+            return SPOOL_ENOMEM;
+        b = &tp->batches[tp->nbatches];
+        memset(b, 0, sizeof *b);
+        b->len = LOG_BATCH_HDR;
+        b->first_ts = rec->timestamp_ms;
+        b->max_ts = rec->timestamp_ms;
+        tp->nbatches++;
+    }
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap : 512;
+        uint8_t *nb;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        nb = realloc(b->buf, ncap);
+        if (nb == NULL)
+            return SPOOL_ENOMEM;
+        b->buf = nb;
+        b->cap = ncap;
+    }
+    b->len += log_record_encode(b->buf + b->len, rec, b->first_ts);
+    b->count++;
+    if (rec->timestamp_ms > b->max_ts)
+        b->max_ts = rec->timestamp_ms;
+    txn->count++;
+    return SPOOL_OK;
+}
+
+int log_txn_set_position(log_txn *txn, const char *source, const void *pos, size_t len)
+{
+    log_source_pos *sp = NULL;
+    void *copy = NULL;
+
+    if (txn == NULL || source == NULL || strlen(source) > UINT16_MAX ||
+        len > LOG_MAX_POSITION_BYTES || (len > 0 && pos == NULL))
+        return SPOOL_EINVAL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL)
+            return SPOOL_ENOMEM;
+        memcpy(copy, pos, len);
+    }
+    for (size_t i = 0; i < txn->npos; i++) {
+        if (strcmp(txn->positions[i].name, source) == 0) {
+            sp = &txn->positions[i];
+            break;
+        }
+    }
+    if (sp == NULL) {
+        if (log_grow((void **)&txn->positions, &txn->cappos, txn->npos + 1, sizeof *sp) != 0)
+            goto nomem;
+        sp = &txn->positions[txn->npos];
+        sp->name = strdup(source);
+        if (sp->name == NULL)
+            goto nomem;
+        sp->pos = NULL;
+        txn->npos++;
+    }
+    free(sp->pos);
+    sp->pos = copy;
+    sp->len = len;
+    return SPOOL_OK;
+nomem:
+    free(copy);
+    return SPOOL_ENOMEM;
+}
+
+/* ---- The COMMIT image ------------------------------------------------------------ */
+
+static void log_sources_free(log_source_pos *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].pos);
+    }
+    free(v);
+}
+
+int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
+                            const log_source_pos *sources, size_t nsources,
+                            uint8_t **out, size_t *outlen)
+{
+    size_t len = UTIL_META_HDR + 8 + 4 + 4, nentries = 0;
+    uint8_t *buf, *p;
+
+    for (size_t i = 0; i < s->ntopics; i++) {
+        len += (size_t)s->topics[i]->count * (2 + strlen(s->topics[i]->name) + 4 + 24);
+        nentries += (size_t)s->topics[i]->count;
+    }
+    for (size_t i = 0; i < nsources; i++)
+        len += 2 + strlen(sources[i].name) + 4 + sources[i].len;
+    if (len > LOG_MAX_COMMIT_BYTES || nentries > UINT32_MAX)
+        return SPOOL_EINVAL;
+    buf = malloc(len);
+    if (buf == NULL)
+        return SPOOL_ENOMEM;
+    p = buf + UTIL_META_HDR;
+    util_put_u64(p, seq);
+    p += 8;
+    util_put_u32(p, (uint32_t)nentries);
+    p += 4;
+    for (size_t i = 0; i < s->ntopics; i++) {
+        const log_topic *t = s->topics[i];
+        size_t nl = strlen(t->name);
+        for (int32_t j = 0; j < t->count; j++) {
+            const log_partition *lp = &t->parts[j];
+            int planned = lp->plan_gen == gen;
+            util_put_u16(p, (uint16_t)nl);
+            memcpy(p + 2, t->name, nl);
+            p += 2 + nl;
+            util_put_u32(p, (uint32_t)j);
+            util_put_u64(p + 4, (uint64_t)(planned ? lp->plan_end : lp->end_offset));
+            util_put_u64(p + 12, (uint64_t)lp->seg_base);
+            util_put_u64(p + 20, planned ? lp->plan_pos : lp->end_pos);
+            p += 28;
+        }
+    }
+    util_put_u32(p, (uint32_t)nsources);
+    p += 4;
+    for (size_t i = 0; i < nsources; i++) {
+        size_t nl = strlen(sources[i].name);
+        util_put_u16(p, (uint16_t)nl);
+        memcpy(p + 2, sources[i].name, nl);
+        p += 2 + nl;
+        util_put_u32(p, (uint32_t)sources[i].len);
+        p += 4;
+        if (sources[i].len > 0)
+            memcpy(p, sources[i].pos, sources[i].len);
+        p += sources[i].len;
+    }
+    util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_FORMAT_VERSION);
+    *out = buf;
+    *outlen = len;
+    return SPOOL_OK;
+}
+
+void log_commit_image_free(log_commit_image *img)
+{
+    for (size_t i = 0; i < img->count; i++)
+        free(img->entries[i].topic);
+    free(img->entries);
+    log_sources_free(img->sources, img->nsources);
+    memset(img, 0, sizeof *img);
+}
+
+/* Copies a length-prefixed (u16) name at *p into a new string. */
+static char *log_take_name(const uint8_t **p, const uint8_t *end)
+{
+    size_t n;
+    char *name;
+
+    if (end - *p < 2)
+        return NULL;
+    n = util_get_u16(*p);
+    if ((size_t)(end - *p) - 2 < n)
+        return NULL;
+    name = malloc(n + 1);
+    if (name == NULL)
+        return NULL;
+    memcpy(name, *p + 2, n);
+    name[n] = '\0';
+    *p += 2 + n;
+    return name;
+}
+
+int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *img,
+                            char *why, size_t whylen)
+{
+    const uint8_t *p, *end = buf + len;
+    uint16_t version;
+    uint32_t n;
+    int rc = LOG_ECORRUPT;
+
+    memset(img, 0, sizeof *img);
+    if (util_meta_check(buf, len, LOG_COMMIT_MAGIC, LOG_FORMAT_VERSION, &version, why,
+                        whylen) != 0)
+        return LOG_ECORRUPT;
+    p = buf + UTIL_META_HDR;
+    if (end - p < 12) {
+        util_errf(why, whylen, "body cut short at byte %zu", (size_t)(p - buf));
+        goto out;
+    }
+    img->seq = util_get_u64(p);
+    n = util_get_u32(p + 8);
+    p += 12;
+    /* An entry is at least 30 bytes: bound the allocation by what the file can hold. */
+    if (n > (size_t)(end - p) / 30) {
+        util_errf(why, whylen, "%u partition entries cannot fit in %zu bytes", n,
+                  (size_t)(end - p));
+        goto out;
+    }
+    img->entries = calloc(n ? n : 1, sizeof *img->entries);
+    if (img->entries == NULL) {
+        rc = SPOOL_ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        log_commit_entry *e = &img->entries[i];
+        size_t at = (size_t)(p - buf);
+        e->topic = log_take_name(&p, end);
+        if (e->topic == NULL || end - p < 28 || !util_name_valid(e->topic, 249)) {
+            util_errf(why, whylen, "partition entry %u at byte %zu is malformed", i, at);
+            img->count = i + (e->topic != NULL);
+            goto out;
+        }
+        img->count = i + 1;
+        e->partition = util_u32_to_i32(util_get_u32(p));
+        e->end_offset = util_u64_to_i64(util_get_u64(p + 4));
+        e->seg_base = util_u64_to_i64(util_get_u64(p + 12));
+        e->seg_len = util_get_u64(p + 20);
+        p += 28;
+        if (e->partition < 0 || e->seg_base < 0 || e->end_offset < e->seg_base ||
+            e->seg_len > (uint64_t)INT64_MAX) {
+            util_errf(why, whylen, "partition entry %u (%s/%d) at byte %zu has impossible "
+                      "values", i, e->topic, e->partition, at);
+            goto out;
+        }
+    }
+    if (end - p < 4) {
+        util_errf(why, whylen, "source count missing at byte %zu", (size_t)(p - buf));
+        goto out;
+    }
+    n = util_get_u32(p);
+    p += 4;
+    if (n > (size_t)(end - p) / 6) {
+        util_errf(why, whylen, "%u source entries cannot fit in %zu bytes", n,
+                  (size_t)(end - p));
+        goto out;
+    }
+    img->sources = calloc(n ? n : 1, sizeof *img->sources);
+    if (img->sources == NULL) {
+        rc = SPOOL_ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        log_source_pos *sp = &img->sources[i];
+        size_t at = (size_t)(p - buf);
+        uint32_t pl;
+        sp->name = log_take_name(&p, end);
+        img->nsources = i + (sp->name != NULL);
+        if (sp->name == NULL || end - p < 4) {
+            util_errf(why, whylen, "source entry %u at byte %zu is malformed", i, at);
+            goto out;
+        }
+        pl = util_get_u32(p);
+        p += 4;
+        if (pl > LOG_MAX_POSITION_BYTES || pl > (size_t)(end - p)) {
+            util_errf(why, whylen, "source entry %u at byte %zu: position length %u is "
+                      "impossible", i, at, pl);
+            goto out;
+        }
+        if (pl > 0) {
+            sp->pos = malloc(pl);
+            if (sp->pos == NULL) {
+                rc = SPOOL_ENOMEM;
+                goto out;
+            }
+            memcpy(sp->pos, p, pl);
+        }
+        sp->len = pl;
+        p += pl;
+    }
+    if (p != end) {
+        util_errf(why, whylen, "%zu unexpected bytes after the last entry",
+                  (size_t)(end - p));
+        goto out;
+    }
+    rc = SPOOL_OK;
+out:
+    if (rc != SPOOL_OK)
+        log_commit_image_free(img);
+    return rc;
+}
+
+/* ---- Group commit ---------------------------------------------------------------- */
+
+static int log_fault(log_store *s, log_io_op op, const char *path)
+{
+    return s->fault ? s->fault(s->fault_ctx, op, path) : 0;
+}
+
+static int log_is_nospace(int e)
+{
+    return e == ENOSPC || e == EDQUOT;
+}
+
+/* Cuts every touched segment back to its committed end after a failed append. The
+ * caller saw ENOSPC, so a failure here is not backpressure any more: it is fatal. */
+static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, char *why,
+                        size_t whylen)
+{
+    for (size_t i = 0; i < ntouched; i++) {
+        log_partition *p = touched[i];
+        int e = log_fault(s, LOG_IO_TRUNCATE, p->seg_path);
+        if (e == 0 && ftruncate(p->fd, (off_t)p->end_pos) != 0)
+            e = errno;
+        if (e != 0) {
+            util_errf(why, whylen, "log: cannot cut %s back to its committed %llu bytes "
+                      "after a full disk (%s); the store is stopped, restart the worker "
+                      "to recover from disk", p->seg_path,
+                      (unsigned long long)p->end_pos, strerror(e));
+            return LOG_EIO;
+        }
+    }
+    return LOG_ENOSPC;
+}
+
+/* The I/O of one group, run by the leader without s->mu. */
+static int log_group_io(log_store *s, log_commit_req *group, log_partition **touched,
+                        size_t ntouched, const uint8_t *image, size_t image_len, char *why,
+                        size_t whylen)
+{
+    int e = 0;
+
+    for (log_commit_req *r = group; r; r = r->next) {
+        if (r->rc != SPOOL_OK)
+            continue;
+        for (size_t i = 0; i < r->txn->nparts; i++) {
+            log_txn_part *tp = &r->txn->parts[i];
+            for (size_t j = 0; j < tp->nbatches; j++) {
+                log_txn_batch *b = &tp->batches[j];
+                log_batch_seal(b->buf, b->len, b->base, b->count, b->first_ts, b->max_ts);
+                e = log_fault(s, LOG_IO_APPEND, tp->p->seg_path);
+                if (e == 0)
+                    e = -util_pwrite_all(tp->p->fd, b->buf, b->len, (off_t)b->pos);
+                if (e == 0)
+                    continue;
+                if (log_is_nospace(e)) {
+                    util_errf(why, whylen, "log: disk full appending to %s at byte %llu "
+                              "(%s): nothing committed; free space, then retry",
+                              tp->p->seg_path, (unsigned long long)b->pos, strerror(e));
+                    return log_cut_back(s, touched, ntouched, why, whylen);
+                }
+                util_errf(why, whylen, "log: write to %s at byte %llu failed (%s); the "
+                          "store is stopped to protect data, restart the worker to recover "
+                          "from disk", tp->p->seg_path, (unsigned long long)b->pos,
+                          strerror(e));
+                return LOG_EIO;
+            }
+        }
+    }
+    for (size_t i = 0; i < ntouched; i++) {
+        e = log_fault(s, LOG_IO_SYNC, touched[i]->seg_path);
+        if (e == 0 && fdatasync(touched[i]->fd) != 0)
+            e = errno;
+        if (e != 0) {
+            /* Never retried: after a failed fsync the pages may be clean and gone. */
+            util_errf(why, whylen, "log: fdatasync of %s failed (%s); the store is stopped "
+                      "to protect data, restart the worker to recover from disk",
+                      touched[i]->seg_path, strerror(e));
+            return LOG_EIO;
+        }
+    }
+    e = log_fault(s, LOG_IO_COMMIT, s->commit_path);
+    if (e == 0)
+        e = -util_atomic_replace_file(s->commit_path, image, image_len);
+    if (e != 0) {
+        if (log_is_nospace(e)) {
+            util_errf(why, whylen, "log: disk full writing %s (%s): nothing committed; free "
+                      "space, then retry", s->commit_path, strerror(e));
+            return log_cut_back(s, touched, ntouched, why, whylen);
+        }
+        util_errf(why, whylen, "log: replacing %s failed (%s); the store is stopped to "
+                  "protect data, restart the worker to recover from disk", s->commit_path,
+                  strerror(e));
+        return LOG_EIO;
+    }
+    return SPOOL_OK;
+}
+
+/* A deep copy of the committed positions with the group's updates applied in queue
+ * order, built before the I/O so that publishing after COMMIT cannot fail. */
+static int log_sources_next(log_store *s, log_commit_req *group, log_source_pos **out,
+                            size_t *nout)
+{
+    size_t cap = s->nsources, n = 0;
+    log_source_pos *v = NULL;
+    int rc = SPOOL_ENOMEM;
+
+    for (log_commit_req *r = group; r; r = r->next)
+        if (r->rc == SPOOL_OK)
+            cap += r->txn->npos;
+    v = calloc(cap ? cap : 1, sizeof *v);
+    if (v == NULL)
+        goto out;
+    for (size_t i = 0; i < s->nsources; i++, n++) {
+        v[n].name = strdup(s->sources[i].name);
+        v[n].len = s->sources[i].len;
+        v[n].pos = s->sources[i].len ? malloc(s->sources[i].len) : NULL;
+        if (v[n].name == NULL || (v[n].len && v[n].pos == NULL))
+            goto out_n;
+        if (v[n].len)
+            memcpy(v[n].pos, s->sources[i].pos, v[n].len);
+    }
+    for (log_commit_req *r = group; r; r = r->next) {
+        if (r->rc != SPOOL_OK)
+            continue;
+        for (size_t i = 0; i < r->txn->npos; i++) {
+            const log_source_pos *u = &r->txn->positions[i];
+            size_t k = 0;
+            void *copy = u->len ? malloc(u->len) : NULL;
+            if (u->len && copy == NULL)
+                goto out;
+            if (u->len)
+                memcpy(copy, u->pos, u->len);
+            while (k < n && strcmp(v[k].name, u->name) != 0)
+                k++;
+            if (k == n) {
+                v[n].name = strdup(u->name);
+                if (v[n].name == NULL) {
+                    free(copy);
+                    goto out;
+                }
+                n++;
+            }
+            free(v[k].pos);
+            v[k].pos = copy;
+            v[k].len = u->len;
+        }
+    }
+    *out = v;
+    *nout = n;
+    v = NULL;
+    rc = SPOOL_OK;
+    goto out;
+out_n:
+    n++; /* the half-built entry at n is freed too */
+out:
+    if (v != NULL)
+        log_sources_free(v, n);
+    return rc;
+}
+
+void log_group_run(log_store *s, log_commit_req *group)
+{
+    uint64_t gen = ++s->group_gen;
+    log_partition **touched = NULL;
+    size_t ntouched = 0, captouched = 0;
+    log_source_pos *next = NULL;
+    size_t nnext = 0;
+    uint8_t *image = NULL;
+    size_t image_len = 0;
+    char why[512] = "";
+    int rc = SPOOL_OK, any = 0;
+
+    if (s->failed) {
+        rc = LOG_EIO;
+        goto finish;
+    }
+    /* Resolve every partition first: a txn naming an unknown one fails alone. */
+    for (log_commit_req *r = group; r; r = r->next) {
+        r->rc = SPOOL_OK;
+        for (size_t i = 0; i < r->txn->nparts; i++) {
+            log_txn_part *tp = &r->txn->parts[i];
+            tp->p = log_find_partition_locked(s, tp->topic, tp->partition);
+            if (tp->p == NULL && r->rc == SPOOL_OK) {
+                r->rc = LOG_ENOTOPIC;
+                util_errf(s->last_error, sizeof s->last_error, "log: commit refused: topic "
+                          "\"%s\" has no partition %d; create the topic first", tp->topic,
+                          tp->partition);
+            }
+        }
+        any |= r->rc == SPOOL_OK;
+    }
+    if (!any)
+        goto finish;
+    /* Plan: offsets and file positions continue from the committed end, in queue order. */
+    for (log_commit_req *r = group; r; r = r->next) {
+        if (r->rc != SPOOL_OK)
+            continue;
+        for (size_t i = 0; i < r->txn->nparts; i++) {
+            log_txn_part *tp = &r->txn->parts[i];
+            log_partition *p = tp->p;
+            if (tp->nbatches == 0)
+                continue;
+            if (p->plan_gen != gen) {
+                if (log_grow((void **)&touched, &captouched, ntouched + 1,
+                             sizeof *touched) != 0) {
+                    rc = SPOOL_ENOMEM;
+                    goto finish;
+                }
+                touched[ntouched++] = p;
+                p->plan_gen = gen;
+                p->plan_end = p->end_offset;
+                p->plan_pos = p->end_pos;
+            }
+            for (size_t j = 0; j < tp->nbatches; j++) {
+                tp->batches[j].base = p->plan_end;
+                tp->batches[j].pos = p->plan_pos;
+                p->plan_end += tp->batches[j].count;
+                p->plan_pos += tp->batches[j].len;
+            }
+        }
+    }
+    rc = log_sources_next(s, group, &next, &nnext);
+    if (rc == SPOOL_OK)
+        rc = log_commit_image_encode(s, gen, s->seq + 1, next, nnext, &image, &image_len);
+    if (rc != SPOOL_OK)
+        goto finish;
+
+    pthread_mutex_unlock(&s->mu);
+    rc = log_group_io(s, group, touched, ntouched, image, image_len, why, sizeof why);
+    pthread_mutex_lock(&s->mu);
+
+    if (rc == SPOOL_OK) {
+        for (size_t i = 0; i < ntouched; i++) {
+            touched[i]->end_offset = touched[i]->plan_end;
+            touched[i]->end_pos = touched[i]->plan_pos;
+        }
+        log_sources_free(s->sources, s->nsources);
+        s->sources = next;
+        s->nsources = s->capsources = nnext;
+        next = NULL;
+        nnext = 0;
+        s->seq++;
+        pthread_cond_broadcast(&s->data_cv);
+    } else {
+        if (rc == LOG_EIO)
+            s->failed = 1;
+        memcpy(s->last_error, why, sizeof why);
+    }
+finish:
+    if (rc == SPOOL_ENOMEM)
+        util_errf(s->last_error, sizeof s->last_error, "log: out of memory planning a "
+                  "commit; nothing committed");
+    for (size_t i = 0; i < ntouched; i++)
+        touched[i]->plan_gen = 0;
+    for (log_commit_req *r = group; r; r = r->next) {
+        if (r->rc == SPOOL_OK)
+            r->rc = rc;
+        r->done = 1;
+    }
+    free(touched);
+    free(image);
+    log_sources_free(next, nnext);
+}
+
+int log_commit(log_store *s, log_txn *txn)
+{
+    log_commit_req req = {txn, SPOOL_OK, 0, NULL};
+
+    if (s == NULL || txn == NULL)
+        return SPOOL_EINVAL;
+    if (txn->nparts == 0 && txn->npos == 0)
+        return SPOOL_OK;
+    pthread_mutex_lock(&s->mu);
+    if (s->queue_tail)
+        s->queue_tail->next = &req;
+    else
+        s->queue_head = &req;
+    s->queue_tail = &req;
+    while (!req.done) {
+        if (!s->leader) {
+            log_commit_req *group = s->queue_head;
+            s->queue_head = s->queue_tail = NULL;
+            s->leader = 1;
+            log_group_run(s, group);
+            s->leader = 0;
+            pthread_cond_broadcast(&s->commit_cv);
+        } else {
+            pthread_cond_wait(&s->commit_cv, &s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* On a full disk the caller keeps its records to commit them again once space
+     * returns: they were read from the source, which must not be asked again. */
+    if (req.rc != LOG_ENOSPC)
+        log_txn_reset(txn);
+    return req.rc;
+}
