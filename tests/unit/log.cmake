@@ -4,10 +4,10 @@ spool_add_test(test_crc32c SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_crc32c.c
 spool_add_test(test_log_codec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_codec.c
                LIBS spool_log LABELS unit)
 spool_add_test(test_log_store SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_store.c
-               LIBS spool_log LABELS unit)
+               LIBS spool_log LABELS unit threads)
 spool_add_test(test_log_recovery SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_recovery.c
                LIBS spool_log LABELS unit)
 spool_add_test(test_log_commit SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_commit.c
-               LIBS spool_log LABELS unit)
+               LIBS spool_log LABELS unit threads)
 spool_add_test(test_ckpt SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ckpt.c
                LIBS spool_ckpt LABELS unit)
