@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev
 TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps build demo test test-unit test-asan test-tsan fuzz fuzz-smoke \
+.PHONY: all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -47,18 +47,14 @@ deps:
 test-deps:
 	$(call install_missing,$(TEST_PKGS))
 
-$(BUILD)/CMakeCache.txt:
+build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-
-build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
 	@sh configs/demo.sh $(BUILD)
 
-test: test-deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(BUILD) -j $(JOBS)
+test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan test-tsan fuzz-smoke
 
@@ -73,14 +69,14 @@ test-tsan:
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L threads
 
-$(FUZZ_BUILD)/CMakeCache.txt:
+fuzz-configure:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSPOOL_FUZZ=ON
 
-fuzz-smoke: $(FUZZ_BUILD)/CMakeCache.txt
+fuzz-smoke: fuzz-configure
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) 10
 
-fuzz: test-deps $(FUZZ_BUILD)/CMakeCache.txt
+fuzz: test-deps fuzz-configure
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

@@ -27,6 +27,10 @@
 /* Pipeline files larger than this are refused. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 
+/* Results of config_parse_size() and config_parse_duration() other than 0. */
+#define CONFIG_EPARSE (-1)
+#define CONFIG_ERANGE (-2)
+
 /* One declared option's value after defaults and expansion. */
 typedef struct config_value {
     const spool_option *decl;  /* the plugin's declaration */
@@ -106,7 +110,11 @@ void config_diag_clear(config_diag *d);
 const config_value *config_find(const config_value *values, size_t n, const char *name);
 
 /* Parses a size ("512", "64KiB", "16MiB", "1GiB", "2GB") or a duration ("250ms", "5s",
- * "10m", "2h", "7d"; a bare number is milliseconds). Returns 0 on success. */
+ * "10m", "2h", "7d"; a bare number is milliseconds). Returns 0 on success.
+ * Other results: CONFIG_EPARSE when s is not written that way, CONFIG_ERANGE when
+ * the value does not fit in an int64_t; *out is then unchanged. Sizes take decimal
+ * units (kB KB MB GB TB PB) and binary ones (KiB MiB GiB TiB PiB), with at most one
+ * space before the unit; durations may chain units ("1h30m"). */
 int config_parse_size(const char *s, int64_t *out);
 int config_parse_duration(const char *s, int64_t *out);
 
