@@ -23,13 +23,10 @@
 #include <stdint.h>
 
 #include "loader/loader.h"
+#include "util/units.h"
 
 /* Pipeline files larger than this are refused. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
-
-/* Results of config_parse_size() and config_parse_duration() other than 0. */
-#define CONFIG_EPARSE (-1)
-#define CONFIG_ERANGE (-2)
 
 /* One declared option's value after defaults and expansion. */
 typedef struct config_value {
@@ -109,13 +106,5 @@ void config_diag_clear(config_diag *d);
 /* The value of the declared option name, or NULL when the plugin declares none. */
 const config_value *config_find(const config_value *values, size_t n, const char *name);
 
-/* Parses a size ("512", "64KiB", "16MiB", "1GiB", "2GB") or a duration ("250ms", "5s",
- * "10m", "2h", "7d"; a bare number is milliseconds). Returns 0 on success.
- * Other results: CONFIG_EPARSE when s is not written that way, CONFIG_ERANGE when
- * the value does not fit in an int64_t; *out is then unchanged. Sizes take decimal
- * units (kB KB MB GB TB PB) and binary ones (KiB MiB GiB TiB PiB), with at most one
- * space before the unit; durations may chain units ("1h30m"). */
-int config_parse_size(const char *s, int64_t *out);
-int config_parse_duration(const char *s, int64_t *out);
 
 #endif /* SPOOL_CONFIG_H */

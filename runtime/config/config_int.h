@@ -106,11 +106,6 @@ void config_buf_free(config_buf *b);
 int config_expand(config_ctx *c, const yaml_node_t *n, const char *path, int secret,
                   const char *s, char **out);
 
-/* --- units (config_units.c) --- */
-int config_parse_int(const char *s, int64_t *out);
-int config_parse_bool(const char *s, int64_t *out);
-void config_format_size(int64_t v, char *out, size_t n);
-void config_format_duration(int64_t v, char *out, size_t n);
 
 /* --- declared options (config_validate.c) --- */
 /* Validates map (NULL or a null node: nothing written) against opts and fills one

@@ -108,11 +108,11 @@ static void config_expected(const spool_option *o, char *out, size_t n)
         return;
     case SPOOL_OPT_SIZE:
         if (ranged && o->max == INT64_MAX) {
-            config_format_size(o->min, lo, sizeof lo);
+            util_format_size(o->min, lo, sizeof lo);
             snprintf(out, n, "a size of at least %s, such as 512, 64KiB or 16MiB", lo);
         } else if (ranged) {
-            config_format_size(o->min, lo, sizeof lo);
-            config_format_size(o->max, hi, sizeof hi);
+            util_format_size(o->min, lo, sizeof lo);
+            util_format_size(o->max, hi, sizeof hi);
             snprintf(out, n, "a size from %s to %s, such as 512, 64KiB or 16MiB", lo, hi);
         } else {
             snprintf(out, n, "a size such as 512, 64KiB, 16MiB or 1GiB");
@@ -120,12 +120,12 @@ static void config_expected(const spool_option *o, char *out, size_t n)
         return;
     case SPOOL_OPT_DURATION:
         if (ranged && o->max == INT64_MAX) {
-            config_format_duration(o->min, lo, sizeof lo);
+            util_format_duration(o->min, lo, sizeof lo);
             snprintf(out, n, "a duration of at least %s, such as 250ms, 5s, 10m, 2h or 7d",
                      lo);
         } else if (ranged) {
-            config_format_duration(o->min, lo, sizeof lo);
-            config_format_duration(o->max, hi, sizeof hi);
+            util_format_duration(o->min, lo, sizeof lo);
+            util_format_duration(o->max, hi, sizeof hi);
             snprintf(out, n, "a duration from %s to %s, such as 250ms, 5s or 10m", lo, hi);
         } else {
             snprintf(out, n, "a duration such as 250ms, 5s, 10m, 2h or 7d");
@@ -160,20 +160,20 @@ static int config_value_text(const spool_option *o, config_value *v, char *text,
     v->text = text;
     switch (o->type) {
     case SPOOL_OPT_INT:
-        rc = config_parse_int(text, &num);
-        *why = rc == CONFIG_ERANGE ? "does not fit in a 64-bit integer" : "not an integer";
+        rc = util_parse_int(text, &num);
+        *why = rc == UTIL_ERANGE ? "does not fit in a 64-bit integer" : "not an integer";
         break;
     case SPOOL_OPT_BOOL:
-        rc = config_parse_bool(text, &num);
+        rc = util_parse_bool(text, &num);
         *why = "not true or false";
         break;
     case SPOOL_OPT_SIZE:
-        rc = config_parse_size(text, &num);
-        *why = rc == CONFIG_ERANGE ? "too large (over 8 EiB)" : "not a size";
+        rc = util_parse_size(text, &num);
+        *why = rc == UTIL_ERANGE ? "too large (over 8 EiB)" : "not a size";
         break;
     case SPOOL_OPT_DURATION:
-        rc = config_parse_duration(text, &num);
-        *why = rc == CONFIG_ERANGE ? "too long (overflows 64-bit milliseconds)"
+        rc = util_parse_duration(text, &num);
+        *why = rc == UTIL_ERANGE ? "too long (overflows 64-bit milliseconds)"
                                    : "not a duration";
         break;
     case SPOOL_OPT_ENUM:

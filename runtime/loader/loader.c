@@ -19,6 +19,7 @@
  * loader_find/loader_at stay valid while more plugins are loaded.
  */
 #include "loader/loader.h"
+#include "util/units.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -99,78 +100,6 @@ static const char *loader_kind_name(uint32_t kind)
  * Value parsers, shared with the config so defaults and YAML agree
  * ------------------------------------------------------------------------------- */
 
-/* Parses the leading decimal digits of s into *out (no sign). Returns the number of
- * characters consumed, 0 when there is no digit, -1 on overflow. */
-static int loader_parse_digits(const char *s, int64_t *out)
-{
-    int64_t v = 0;
-    int n = 0;
-
-    while (s[n] >= '0' && s[n] <= '9') {
-        int d = s[n] - '0';
-        if (v > (INT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        n++;
-    }
-    *out = v;
-    return n;
-}
-
-static int loader_parse_int(const char *s, int64_t *out)
-{
-    bool neg = false;
-    int64_t v;
-    int n;
-
-    if (*s == '-' || *s == '+')
-        neg = *s++ == '-';
-    n = loader_parse_digits(s, &v);
-    if (n <= 0 || s[n] != '\0')
-        return -1;
-    /* INT64_MIN itself is not reachable this way; nobody needs it as a setting. */
-    *out = neg ? -v : v;
-    return 0;
-}
-
-/* A number followed by a unit from table; an empty unit uses the multiplier of "". */
-struct loader_unit {
-    const char *suffix;
-    int64_t mult;
-};
-
-static int loader_parse_units(const char *s, const struct loader_unit *units,
-                              int64_t *out)
-{
-    int64_t v;
-    int n = loader_parse_digits(s, &v);
-
-    if (n <= 0)
-        return -1;
-    for (const struct loader_unit *u = units; u->suffix != NULL; u++) {
-        if (strcasecmp(s + n, u->suffix) != 0)
-            continue;
-        if (v > INT64_MAX / u->mult)
-            return -1;
-        *out = v * u->mult;
-        return 0;
-    }
-    return -1;
-}
-
-static const struct loader_unit loader_size_units[] = {
-    {"", 1}, {"B", 1},
-    {"KiB", INT64_C(1) << 10}, {"MiB", INT64_C(1) << 20},
-    {"GiB", INT64_C(1) << 30}, {"TiB", INT64_C(1) << 40},
-    {"KB", INT64_C(1000)}, {"MB", INT64_C(1000000)},
-    {"GB", INT64_C(1000000000)}, {"TB", INT64_C(1000000000000)},
-    {NULL, 0}};
-
-static const struct loader_unit loader_duration_units[] = {
-    {"", 1}, {"ms", 1}, {"s", INT64_C(1000)}, {"m", INT64_C(60000)},
-    {"h", INT64_C(3600000)}, {"d", INT64_C(86400000)},
-    {NULL, 0}};
-
 int loader_parse_option_value(const spool_option *o, const char *text, int64_t *out,
                               char *why, size_t whylen)
 {
@@ -183,14 +112,14 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
     }
     switch (o->type) {
     case SPOOL_OPT_INT:
-        if (loader_parse_int(text, &v) != 0) {
+        if (util_parse_int(text, &v) != 0) {
             loader_errf(why, whylen, "\"%s\" is not an integer", text);
             return SPOOL_EINVAL;
         }
         ranged = true;
         break;
     case SPOOL_OPT_SIZE:
-        if (loader_parse_units(text, loader_size_units, &v) != 0) {
+        if (util_parse_size(text, &v) != 0) {
             loader_errf(why, whylen,
                         "\"%s\" is not a size (write 512, 64KiB, 16MiB, 1GiB or 2GB)",
                         text);
@@ -199,7 +128,7 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
         ranged = true;
         break;
     case SPOOL_OPT_DURATION:
-        if (loader_parse_units(text, loader_duration_units, &v) != 0) {
+        if (util_parse_duration(text, &v) != 0) {
             loader_errf(why, whylen,
                         "\"%s\" is not a duration (write 250ms, 5s, 10m, 2h, 7d, or a "
                         "number of milliseconds)", text);
@@ -208,11 +137,7 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
         ranged = true;
         break;
     case SPOOL_OPT_BOOL:
-        if (strcmp(text, "true") == 0) {
-            v = 1;
-        } else if (strcmp(text, "false") == 0) {
-            v = 0;
-        } else {
+        if (util_parse_bool(text, &v) != 0) {
             loader_errf(why, whylen, "\"%s\" is not a boolean (write true or false)",
                         text);
             return SPOOL_EINVAL;

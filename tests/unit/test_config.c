@@ -711,22 +711,22 @@ static void test_parse_size(void **state)
         {"1PB", 0, INT64_C(1000000000000000)},
         {"9223372036854775807", 0, INT64_MAX},
         {"8191PiB", 0, INT64_C(8191) << 50},
-        {"9223372036854775808", CONFIG_ERANGE, 0},
-        {"8192PiB", CONFIG_ERANGE, 0},
-        {"99999999999999999999GiB", CONFIG_ERANGE, 0},
-        {"", CONFIG_EPARSE, 0},
-        {"MiB", CONFIG_EPARSE, 0},
-        {"-1", CONFIG_EPARSE, 0},
-        {"1.5GiB", CONFIG_EPARSE, 0},
-        {"10MiBs", CONFIG_EPARSE, 0},
-        {"10  MiB", CONFIG_EPARSE, 0},
-        {" 10", CONFIG_EPARSE, 0},
-        {"1e3", CONFIG_EPARSE, 0},
-        {"12XB", CONFIG_EPARSE, 0},
+        {"9223372036854775808", UTIL_ERANGE, 0},
+        {"8192PiB", UTIL_ERANGE, 0},
+        {"99999999999999999999GiB", UTIL_ERANGE, 0},
+        {"", UTIL_EPARSE, 0},
+        {"MiB", UTIL_EPARSE, 0},
+        {"-1", UTIL_EPARSE, 0},
+        {"1.5GiB", UTIL_EPARSE, 0},
+        {"10MiBs", UTIL_EPARSE, 0},
+        {"10  MiB", UTIL_EPARSE, 0},
+        {" 10", UTIL_EPARSE, 0},
+        {"1e3", UTIL_EPARSE, 0},
+        {"12XB", UTIL_EPARSE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t v = -12345;
-        int rc = config_parse_size(cases[i].text, &v);
+        int rc = util_parse_size(cases[i].text, &v);
         if (rc != cases[i].rc)
             fail_msg("size \"%s\": rc %d, want %d", cases[i].text, rc, cases[i].rc);
         if (rc == 0 && v != cases[i].want)
@@ -753,22 +753,22 @@ static void test_parse_duration(void **state)
         {"5S", 0, 5000},
         {"9223372036854775807", 0, INT64_MAX},
         {"9223372036854775807ms", 0, INT64_MAX},
-        {"9223372036854775808", CONFIG_ERANGE, 0},
+        {"9223372036854775808", UTIL_ERANGE, 0},
         {"106751991167d", 0, INT64_C(106751991167) * 86400000},
-        {"106751991168d", CONFIG_ERANGE, 0},
-        {"106751991167d1d", CONFIG_ERANGE, 0},
-        {"", CONFIG_EPARSE, 0},
-        {"s", CONFIG_EPARSE, 0},
-        {"5 s", CONFIG_EPARSE, 0},
-        {"7days", CONFIG_EPARSE, 0},
-        {"1h30", CONFIG_EPARSE, 0},
-        {"-5s", CONFIG_EPARSE, 0},
-        {"1.5h", CONFIG_EPARSE, 0},
-        {"5x", CONFIG_EPARSE, 0},
+        {"106751991168d", UTIL_ERANGE, 0},
+        {"106751991167d1d", UTIL_ERANGE, 0},
+        {"", UTIL_EPARSE, 0},
+        {"s", UTIL_EPARSE, 0},
+        {"5 s", UTIL_EPARSE, 0},
+        {"7days", UTIL_EPARSE, 0},
+        {"1h30", UTIL_EPARSE, 0},
+        {"-5s", UTIL_EPARSE, 0},
+        {"1.5h", UTIL_EPARSE, 0},
+        {"5x", UTIL_EPARSE, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t v = -12345;
-        int rc = config_parse_duration(cases[i].text, &v);
+        int rc = util_parse_duration(cases[i].text, &v);
         if (rc != cases[i].rc)
             fail_msg("duration \"%s\": rc %d, want %d", cases[i].text, rc, cases[i].rc);
         if (rc == 0 && v != cases[i].want)

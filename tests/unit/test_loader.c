@@ -580,8 +580,10 @@ static void test_parse_values(void **state)
     TL_OK(SPOOL_OPT_SIZE, "2GB", INT64_C(2000000000));
     TL_BAD(SPOOL_OPT_SIZE, "-1");
     TL_BAD(SPOOL_OPT_SIZE, "KiB");
-    TL_BAD(SPOOL_OPT_SIZE, "10 MiB");
-    TL_BAD(SPOOL_OPT_SIZE, "10PiB");
+    /* The same grammar as pipeline values (util/units.c): one space, PiB. */
+    TL_OK(SPOOL_OPT_SIZE, "10 MiB", INT64_C(10) << 20);
+    TL_OK(SPOOL_OPT_SIZE, "10PiB", INT64_C(10) << 50);
+    TL_BAD(SPOOL_OPT_SIZE, "10  MiB");
     TL_BAD(SPOOL_OPT_SIZE, "9223372036854775807KiB");
     TL_OK(SPOOL_OPT_DURATION, "250ms", 250);
     TL_OK(SPOOL_OPT_DURATION, "5s", 5000);
@@ -593,7 +595,8 @@ static void test_parse_values(void **state)
     TL_BAD(SPOOL_OPT_DURATION, "1w");
     TL_OK(SPOOL_OPT_BOOL, "true", 1);
     TL_OK(SPOOL_OPT_BOOL, "false", 0);
-    TL_BAD(SPOOL_OPT_BOOL, "yes");
+    TL_OK(SPOOL_OPT_BOOL, "yes", 1);
+    TL_BAD(SPOOL_OPT_BOOL, "maybe");
     o.choices = ch;
     TL_OK(SPOOL_OPT_ENUM, "b", 1);
     TL_BAD(SPOOL_OPT_ENUM, "c");

@@ -1,7 +1,7 @@
-/* config_units.c - integers, booleans, sizes and durations as pipelines write them.
+/* units.c - integers, booleans, sizes and durations as pipelines write them.
  *
  * Every parser is strict and whole-string: "10 MiB" is a size, "10MiBs" and "1e3" are
- * not, and anything that would not fit in an int64_t is CONFIG_ERANGE rather than a
+ * not, and anything that would not fit in an int64_t is UTIL_ERANGE rather than a
  * silently wrapped number. Sizes take decimal (kB, MB, GB, TB, PB: powers of 1000) and
  * binary (KiB, MiB, GiB, TiB, PiB: powers of 1024) units, as Kafka's documentation and
  * systemd spell them. Durations are in milliseconds and may chain units ("1h30m"), as
@@ -11,14 +11,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/config_int.h"
+#include "util/units.h"
 
-typedef struct config_unit {
+typedef struct util_unit {
     const char *name;
     int64_t mult;
-} config_unit;
+} util_unit;
 
-static const config_unit config_size_units[] = {
+static const util_unit util_size_units[] = {
     {"B", 1},
     {"kB", 1000},
     {"KB", 1000},
@@ -33,7 +33,7 @@ static const config_unit config_size_units[] = {
     {"PiB", INT64_C(1) << 50},
 };
 
-static const config_unit config_duration_units[] = {
+static const util_unit util_duration_units[] = {
     {"ms", 1},
     {"s", 1000},
     {"m", 60 * 1000},
@@ -41,18 +41,18 @@ static const config_unit config_duration_units[] = {
     {"d", 24 * 60 * 60 * 1000},
 };
 
-/* Reads the digits at *p into *v. Returns 0, CONFIG_EPARSE (no digit) or
- * CONFIG_ERANGE. */
-static int config_digits(const char **p, int64_t *v)
+/* Reads the digits at *p into *v. Returns 0, UTIL_EPARSE (no digit) or
+ * UTIL_ERANGE. */
+static int util_digits(const char **p, int64_t *v)
 {
     const char *s = *p;
     int64_t n = 0;
     if (*s < '0' || *s > '9')
-        return CONFIG_EPARSE;
+        return UTIL_EPARSE;
     for (; *s >= '0' && *s <= '9'; s++) {
         int d = *s - '0';
         if (n > (INT64_MAX - d) / 10)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         n = n * 10 + d;
     }
     *p = s;
@@ -60,36 +60,36 @@ static int config_digits(const char **p, int64_t *v)
     return 0;
 }
 
-int config_parse_int(const char *s, int64_t *out)
+int util_parse_int(const char *s, int64_t *out)
 {
     int neg = 0;
     uint64_t n = 0;
     if (*s == '-' || *s == '+')
         neg = *s++ == '-';
     if (*s < '0' || *s > '9')
-        return CONFIG_EPARSE;
+        return UTIL_EPARSE;
     /* Accumulate as unsigned so INT64_MIN, whose magnitude has no int64_t, parses. */
     for (; *s >= '0' && *s <= '9'; s++) {
         uint64_t d = (uint64_t)(*s - '0');
         if (n > (UINT64_MAX - d) / 10)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         n = n * 10 + d;
     }
     if (*s)
-        return CONFIG_EPARSE;
+        return UTIL_EPARSE;
     if (neg) {
         if (n > (uint64_t)INT64_MAX + 1)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         *out = n == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)n;
     } else {
         if (n > (uint64_t)INT64_MAX)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         *out = (int64_t)n;
     }
     return 0;
 }
 
-int config_parse_bool(const char *s, int64_t *out)
+int util_parse_bool(const char *s, int64_t *out)
 {
     /* YAML 1.1's yes/no/on/off are accepted because YAML 1.1 files say them; the
      * spelling is case-insensitive only in the three forms YAML itself allows. */
@@ -107,13 +107,13 @@ int config_parse_bool(const char *s, int64_t *out)
             return 0;
         }
     }
-    return CONFIG_EPARSE;
+    return UTIL_EPARSE;
 }
 
-int config_parse_size(const char *s, int64_t *out)
+int util_parse_size(const char *s, int64_t *out)
 {
     int64_t n;
-    int rc = config_digits(&s, &n);
+    int rc = util_digits(&s, &n);
     if (rc)
         return rc;
     if (*s == ' ')
@@ -122,22 +122,22 @@ int config_parse_size(const char *s, int64_t *out)
         *out = n;
         return 0;
     }
-    for (size_t i = 0; i < sizeof config_size_units / sizeof *config_size_units; i++) {
-        const config_unit *u = &config_size_units[i];
+    for (size_t i = 0; i < sizeof util_size_units / sizeof *util_size_units; i++) {
+        const util_unit *u = &util_size_units[i];
         if (strcasecmp(s, u->name) != 0)
             continue;
         if (n > INT64_MAX / u->mult)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         *out = n * u->mult;
         return 0;
     }
-    return CONFIG_EPARSE;
+    return UTIL_EPARSE;
 }
 
-int config_parse_duration(const char *s, int64_t *out)
+int util_parse_duration(const char *s, int64_t *out)
 {
     int64_t total = 0, n;
-    int rc = config_digits(&s, &n);
+    int rc = util_digits(&s, &n);
     if (rc)
         return rc;
     if (!*s) {
@@ -145,38 +145,38 @@ int config_parse_duration(const char *s, int64_t *out)
         return 0;
     }
     for (;;) {
-        const config_unit *u = NULL;
+        const util_unit *u = NULL;
         size_t ulen = 0;
         /* Longest match first, so "ms" is not read as "m" followed by garbage. */
-        for (size_t i = 0; i < sizeof config_duration_units / sizeof *config_duration_units;
+        for (size_t i = 0; i < sizeof util_duration_units / sizeof *util_duration_units;
              i++) {
-            size_t l = strlen(config_duration_units[i].name);
-            if (l > ulen && !strncasecmp(s, config_duration_units[i].name, l)) {
-                u = &config_duration_units[i];
+            size_t l = strlen(util_duration_units[i].name);
+            if (l > ulen && !strncasecmp(s, util_duration_units[i].name, l)) {
+                u = &util_duration_units[i];
                 ulen = l;
             }
         }
         if (!u)
-            return CONFIG_EPARSE;
+            return UTIL_EPARSE;
         s += ulen;
         if (n > INT64_MAX / u->mult || total > INT64_MAX - n * u->mult)
-            return CONFIG_ERANGE;
+            return UTIL_ERANGE;
         total += n * u->mult;
         if (!*s)
             break;
-        rc = config_digits(&s, &n);
+        rc = util_digits(&s, &n);
         if (rc)
             return rc;
         if (!*s)
-            return CONFIG_EPARSE;    /* "1h30" : a unit is needed after the first */
+            return UTIL_EPARSE;    /* "1h30" : a unit is needed after the first */
     }
     *out = total;
     return 0;
 }
 
-void config_format_size(int64_t v, char *out, size_t n)
+void util_format_size(int64_t v, char *out, size_t n)
 {
-    static const config_unit units[] = {
+    static const util_unit units[] = {
         {"PiB", INT64_C(1) << 50}, {"TiB", INT64_C(1) << 40}, {"GiB", INT64_C(1) << 30},
         {"MiB", INT64_C(1) << 20}, {"KiB", INT64_C(1) << 10}};
     for (size_t i = 0; v > 0 && i < sizeof units / sizeof *units; i++) {
@@ -188,13 +188,13 @@ void config_format_size(int64_t v, char *out, size_t n)
     snprintf(out, n, "%lldB", (long long)v);
 }
 
-void config_format_duration(int64_t v, char *out, size_t n)
+void util_format_duration(int64_t v, char *out, size_t n)
 {
-    size_t i = sizeof config_duration_units / sizeof *config_duration_units;
+    size_t i = sizeof util_duration_units / sizeof *util_duration_units;
     while (i-- > 1) {
-        int64_t m = config_duration_units[i].mult;
+        int64_t m = util_duration_units[i].mult;
         if (v > 0 && v % m == 0) {
-            snprintf(out, n, "%lld%s", (long long)(v / m), config_duration_units[i].name);
+            snprintf(out, n, "%lld%s", (long long)(v / m), util_duration_units[i].name);
             return;
         }
     }
