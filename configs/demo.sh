@@ -1,6 +1,6 @@
 #!/bin/sh
 # demo.sh - `make demo`: moves 200,000 lines from a file, through a topic of the built-in
-# log, into another file, stops the worker halfway, resumes it, and shows the result.
+# log, into another file, stops the worker partway, resumes it, and shows the result.
 set -eu
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +24,7 @@ echo done
 echo
 
 export PIPE_INPUT="$demo/input.txt" PIPE_OUTPUT="$demo/output.txt"
-echo "1. run the pipeline, and stop it (SIGTERM) after the sink's 10th checkpoint:"
+echo "1. run the pipeline, and stop it partway (as SIGTERM would), after the sink's 10th checkpoint:"
 PIPE_FOLLOW=false SPOOL_FAILPOINT=sink.after_checkpoint:10:stop \
   "$spool" run --log-level warn --data-dir "$demo/data" "$top/configs/file-pipe.yaml" 2>/dev/null || true
 half=$(wc -l < "$demo/output.txt")
