@@ -117,9 +117,13 @@ int config_options(config_ctx *c, const spool_option *const *opts, size_t nopts,
 /* Parses one option's value from node n into v. Returns 0, or -1 when reported. */
 int config_option_node(config_ctx *c, const spool_option *o, yaml_node_t *n,
                        const char *path, config_value *v);
-/* Validates a transforms: list. */
-int config_transforms(config_ctx *c, yaml_node_t *seq, const char *path,
-                      config_transform **out, size_t *n);
+/* Validates a transforms: list, with each item's when:/unless: predicate; a topic
+ * predicate must name a topic declared in p. */
+int config_transforms(config_ctx *c, const config_pipeline *p, yaml_node_t *seq,
+                      const char *path, config_transform **out, size_t *n);
+void config_predicate_free(config_predicate *p);
+/* Why path cannot be a JSON field path ("", "a..b", ".a"), or NULL when it can. */
+const char *config_field_path_problem(const char *path);
 void config_values_free(config_value *v, size_t n);
 void config_transforms_free(config_transform *t, size_t n);
 /* The names of the loaded plugins of kind (0: any), for "expected one of" parts:
@@ -130,5 +134,10 @@ size_t config_plugin_names(const config_ctx *c, uint32_t kind, const char ***out
 const loader_plugin *config_plugin(config_ctx *c, const yaml_node_t *at, const char *path,
                                    const char *name, uint32_t kind);
 const char *config_kind_text(uint32_t kind);
+
+/* --- the pipeline (config.c) --- */
+/* Reports name, written at line:column, when no topic of that name is declared. */
+void config_topic_ref_at(config_ctx *c, const config_pipeline *p, int line, int column,
+                         const char *path, const char *name);
 
 #endif /* SPOOL_CONFIG_INT_H */

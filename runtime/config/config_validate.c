@@ -478,8 +478,242 @@ out:
     return rc;
 }
 
-int config_transforms(config_ctx *c, yaml_node_t *seq, const char *path,
-                      config_transform **out, size_t *n)
+/* ------------------------------------------------------------------------------ */
+/* Predicates: a transform item's when: or unless:                                */
+
+/* A predicate's keys are declared like options, so they parse, expand ${VAR} and report
+ * exactly as a plugin's options do; which combinations make sense is checked after. */
+static const spool_option config_pred_field = {
+    sizeof(spool_option), SPOOL_OPT_STRING, "field", NULL, 0, 0, 0, NULL,
+    "the JSON field to test, dot-separated for nested objects"};
+static const spool_option config_pred_equals = {
+    sizeof(spool_option), SPOOL_OPT_STRING, "equals", NULL, 0, 0, 0, NULL,
+    "matches when the field's value, as text, is this"};
+static const spool_option config_pred_in = {
+    sizeof(spool_option), SPOOL_OPT_LIST, "in", NULL, 0, 0, 0, NULL,
+    "matches when the field's value, as text, is one of these"};
+static const spool_option config_pred_exists = {
+    sizeof(spool_option), SPOOL_OPT_BOOL, "exists", NULL, 0, 0, 0, NULL,
+    "true: matches when the field is present; false: when it is absent"};
+static const spool_option config_pred_topic = {
+    sizeof(spool_option), SPOOL_OPT_STRING, "topic", NULL, 0, 0, 0, NULL,
+    "matches when the record's topic is this"};
+static const spool_option *const config_pred_opts[] = {
+    &config_pred_field, &config_pred_equals, &config_pred_in, &config_pred_exists,
+    &config_pred_topic};
+enum { PRED_FIELD, PRED_EQUALS, PRED_IN, PRED_EXISTS, PRED_TOPIC, PRED_NOPTS };
+
+static const char config_pred_example[] =
+    "a predicate such as {field: event, in: [a, b]}, {field: id, exists: true} or "
+    "{topic: events}";
+
+const char *config_field_path_problem(const char *path)
+{
+    if (*path == '\0')
+        return "an empty field name";
+    if (path[0] == '.' || path[strlen(path) - 1] == '.' || strstr(path, ".."))
+        return "a field path with an empty part";
+    return NULL;
+}
+
+void config_predicate_free(config_predicate *p)
+{
+    if (!p)
+        return;
+    free(p->field);
+    free(p->equals);
+    if (p->in) {
+        for (size_t i = 0; i < p->nin; i++)
+            free(p->in[i]);
+        free(p->in);
+    }
+    free(p->topic);
+    free(p);
+}
+
+/* Validates the predicate under e (when: or unless:) into *out. Reports every problem;
+ * *out stays NULL unless the predicate is complete. Returns -1 only to stop. */
+static int config_predicate_parse(config_ctx *c, const config_pipeline *p,
+                                  const config_entry *e, const char *ipath,
+                                  config_predicate **out)
+{
+    char path[CONFIG_PATH_MAX];
+    config_value *v = NULL;
+    size_t nv = 0;
+    yaml_node_t *map = e->vnode;
+    config_predicate *pr = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    config_path(path, ipath, e->key);
+    if (map->type != YAML_MAPPING_NODE) {
+        config_error(c, map, path, "got %s; expected %s", config_kind_name(map),
+                     config_pred_example);
+        return 0;
+    }
+    size_t before = c->errors;
+    if (config_options(c, config_pred_opts, PRED_NOPTS, "predicate", map, map, path, &v,
+                       &nv))
+        return -1;
+    if (c->errors != before)
+        goto out;       /* a key was already reported: a combination error is noise */
+
+    const config_value *test = NULL;
+    for (size_t i = PRED_EQUALS; i < PRED_NOPTS; i++) {
+        if (!v[i].is_set)
+            continue;
+        if (test) {
+            config_error_at(c, v[i].line, v[i].column, path,
+                            "a predicate with both \"%s\" and \"%s\"; expected exactly one "
+                            "of equals, in, exists or topic",
+                            test->decl->name, v[i].decl->name);
+            goto out;
+        }
+        test = &v[i];
+    }
+    if (!test) {
+        config_error(c, map, path, "a predicate with nothing to test; expected %s",
+                     config_pred_example);
+        goto out;
+    }
+    if (test == &v[PRED_TOPIC] && v[PRED_FIELD].is_set) {
+        config_error_at(c, v[PRED_FIELD].line, v[PRED_FIELD].column, path,
+                        "\"field\" is not used with \"topic\"; expected {topic: T} alone, "
+                        "or {field: F, equals: V}");
+        goto out;
+    }
+    if (test != &v[PRED_TOPIC] && !v[PRED_FIELD].is_set) {
+        config_error(c, map, path, "missing key \"field\"; expected field: the JSON field "
+                                   "to test, dot-separated for nested objects (a.b)");
+        goto out;
+    }
+    if (v[PRED_FIELD].is_set) {
+        const char *why = config_field_path_problem(v[PRED_FIELD].text);
+        if (why) {
+            char shown[128];
+            config_show(shown, sizeof shown, v[PRED_FIELD].text);
+            config_error_at(c, v[PRED_FIELD].line, v[PRED_FIELD].column, path,
+                            "%s: %s; expected a JSON field such as event or resource.id",
+                            why, shown);
+            goto out;
+        }
+    }
+    if (test == &v[PRED_IN] && v[PRED_IN].list_len == 0) {
+        config_error_at(c, v[PRED_IN].line, v[PRED_IN].column, path,
+                        "an empty list; expected at least one value, such as [a, b]");
+        goto out;
+    }
+    if (test == &v[PRED_TOPIC]) {
+        char tpath[CONFIG_PATH_MAX];
+        config_path(tpath, path, "topic");
+        size_t known = c->errors;
+        config_topic_ref_at(c, p, v[PRED_TOPIC].line, v[PRED_TOPIC].column, tpath,
+                            v[PRED_TOPIC].text);
+        if (c->errors != known)
+            goto out;
+    }
+
+    pr = calloc(1, sizeof *pr);
+    if (!pr) {
+        config_nomem(c);
+        rc = -1;
+        goto out;
+    }
+    pr->negate = strcmp(e->key, "unless") == 0;
+    pr->line = (int)e->knode->start_mark.line + 1;
+    pr->column = (int)e->knode->start_mark.column + 1;
+    /* The values' strings move into the predicate; what is left is freed below. */
+    pr->field = v[PRED_FIELD].text;
+    v[PRED_FIELD].text = NULL;
+    if (test == &v[PRED_EQUALS]) {
+        pr->kind = CONFIG_PRED_EQUALS;
+        pr->equals = v[PRED_EQUALS].text;
+        v[PRED_EQUALS].text = NULL;
+    } else if (test == &v[PRED_IN]) {
+        pr->kind = CONFIG_PRED_IN;
+        pr->in = v[PRED_IN].list;
+        pr->nin = v[PRED_IN].list_len;
+        v[PRED_IN].list = NULL;
+        v[PRED_IN].list_len = 0;
+    } else if (test == &v[PRED_EXISTS]) {
+        pr->kind = CONFIG_PRED_EXISTS;
+        pr->exists = v[PRED_EXISTS].number != 0;
+    } else {
+        pr->kind = CONFIG_PRED_TOPIC;
+        pr->topic = v[PRED_TOPIC].text;
+        v[PRED_TOPIC].text = NULL;
+    }
+    *out = pr;
+out:
+    config_values_free(v, nv);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Transform lists                                                                */
+
+/* Sorts a transform item's keys: when:/unless: go to *when and *unless, and the one
+ * remaining key, the transform's name, to *name. A key that is a near miss of when
+ * or unless (and names no plugin) is reported as unknown. Returns 0 when the item is
+ * usable, -1 when it was reported. */
+static int config_transform_keys(config_ctx *c, yaml_node_t *item, const char *ipath,
+                                 config_entry *e, size_t ne, const config_entry **name,
+                                 const config_entry **when, const config_entry **unless)
+{
+    static const char *const pred_keys[] = {"when", "unless"};
+    size_t nnames = 0, first = 0;
+    int bad = 0;
+
+    *name = *when = *unless = NULL;
+    for (size_t k = 0; k < ne; k++) {
+        if (!strcmp(e[k].key, "when"))
+            *when = &e[k];
+        else if (!strcmp(e[k].key, "unless"))
+            *unless = &e[k];
+        else if (ne > 1 && config_suggest(e[k].key, pred_keys, 2) &&
+                 !(c->plugins && loader_find(c->plugins, e[k].key))) {
+            config_unknown_key(c, &e[k], ipath, pred_keys, 2);
+            bad = 1;
+        } else if (nnames++ == 0) {
+            first = k;
+        }
+    }
+    if (*when && *unless) {
+        config_error(c, (*unless)->knode, ipath,
+                     "a transform with both when: and unless:; expected at most one "
+                     "predicate per transform (unless: is when: inverted)");
+        bad = 1;
+    }
+    if (nnames > 1) {
+        config_buf keys = {0};
+        size_t shown = 0;
+        for (size_t k = 0; k < ne; k++) {
+            if (&e[k] == *when || &e[k] == *unless)
+                continue;
+            config_buf_str(&keys, shown++ ? ", " : " (");
+            config_buf_str(&keys, e[k].key);
+        }
+        config_buf_str(&keys, ")");
+        config_error(c, item, ipath,
+                     "a transform with %zu keys%s; expected one key, the transform's name, "
+                     "per item: - NAME: {options}, optionally beside when: or unless:",
+                     nnames, keys.failed || !keys.s ? "" : keys.s);
+        config_buf_free(&keys);
+        return -1;
+    }
+    if (nnames == 0) {
+        if (!bad)
+            config_error(c, item, ipath,
+                         "a transform item with no transform; expected - NAME: {options}%s",
+                         *when || *unless ? " beside when: or unless:" : "");
+        return -1;
+    }
+    *name = &e[first];
+    return bad ? -1 : 0;
+}
+
+int config_transforms(config_ctx *c, const config_pipeline *p, yaml_node_t *seq,
+                      const char *path, config_transform **out, size_t *n)
 {
     static const char example[] = "a list such as [{filter: {field: event, in: [a, b]}}]";
     *out = NULL;
@@ -503,6 +737,7 @@ int config_transforms(config_ctx *c, yaml_node_t *seq, const char *path,
         config_entry *e = NULL;
         size_t ne = 0;
         yaml_node_t *item = config_node(c, it[i]), *name_node, *cfg = NULL;
+        const config_entry *name_e = NULL, *when = NULL, *unless = NULL;
         const char *name;
         if (!item)
             return -1;
@@ -516,25 +751,13 @@ int config_transforms(config_ctx *c, yaml_node_t *seq, const char *path,
                 free(e);
                 return -1;
             }
-            if (ne != 1) {
-                config_buf keys = {0};
-                for (size_t k = 0; k < ne; k++) {
-                    config_buf_str(&keys, k ? ", " : " (");
-                    config_buf_str(&keys, e[k].key);
-                }
-                if (ne)
-                    config_buf_str(&keys, ")");
-                config_error(c, item, ipath,
-                             "a transform with %zu keys%s; expected one key, the "
-                             "transform's name, per item: - NAME: {options}",
-                             ne, keys.failed || !keys.s ? "" : keys.s);
-                config_buf_free(&keys);
+            if (config_transform_keys(c, item, ipath, e, ne, &name_e, &when, &unless)) {
                 free(e);
                 continue;
             }
-            name_node = e[0].knode;
-            name = e[0].key;
-            cfg = e[0].vnode;
+            name_node = name_e->knode;
+            name = name_e->key;
+            cfg = name_e->vnode;
         } else {
             config_error(c, item, ipath, "got %s; expected a transform: - NAME: {options}",
                          config_kind_name(item));
@@ -556,6 +779,11 @@ int config_transforms(config_ctx *c, yaml_node_t *seq, const char *path,
                            x->plugin->desc->name, cfg,
                            cfg && !config_is_null(cfg) ? cfg : name_node, tpath,
                            &x->values, &x->nvalues)) {
+            free(e);
+            return -1;
+        }
+        if ((when || unless) &&
+            config_predicate_parse(c, p, when ? when : unless, ipath, &x->predicate)) {
             free(e);
             return -1;
         }
@@ -586,6 +814,7 @@ void config_transforms_free(config_transform *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(t[i].name);
         config_values_free(t[i].values, t[i].nvalues);
+        config_predicate_free(t[i].predicate);
     }
     free(t);
 }

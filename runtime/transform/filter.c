@@ -1,61 +1,96 @@
-/* filter.c - the built-in `filter` transform: keep records whose JSON field matches.
+/* filter.c - the built-in `filter` transform: keeps or drops records by a JSON field.
  *
  *     transforms:
  *       - filter: {field: event, in: [resource_created, resource_destroyed]}
+ *       - filter: {field: customer.id, exists: true}
+ *       - filter: {field: kind, equals: test, negate: true}
  *
- * A record passes when its value is JSON, has the field, and the field's value (as
- * text, see transform_json_field) is one of `in`; with `not_in` the opposite. Records
- * that are not JSON or lack the field are dropped, unless `keep_missing` is true.
+ * Exactly one test: `equals` (one value), `in` or `not_in` (lists), or `exists`. Values
+ * are compared as text (transform_json_field's rule: 42 and "42" are the same). The
+ * record is kept when the test holds, or when it does not with `negate: true`. A
+ * record without the field is decided by `keep_missing` (default: dropped), except
+ * under `exists`, which is about exactly that. A tombstone (null value) counts as a
+ * record without the field. A value that is not JSON is a per-record failure, not a
+ * silent drop: a filter must not hide a producer's broken records.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "transform/transform.h"
+#include "transform/transform_int.h"
 
 static const spool_host *host;
 
+enum filter_test { FILTER_EQUALS, FILTER_IN, FILTER_NOT_IN, FILTER_EXISTS };
+
 typedef struct filter_state {
     const char *field;
-    const char *const *in;
-    const char *const *not_in;
+    int test;                  /* enum filter_test */
+    const char *equals;
+    const char *const *list;   /* in or not_in */
+    int exists;
+    int negate;
     int keep_missing;
 } filter_state;
 
 static const spool_option filter_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_STRING, .name = "field", .flags = SPOOL_OPT_REQUIRED,
      .doc = "JSON field to test, dot-separated for nested objects (resource.id)."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_STRING, .name = "equals",
+     .doc = "Keep the record when the field's value, as text, is this."},
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_LIST, .name = "in",
      .doc = "Keep the record when the field's value is one of these."},
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_LIST, .name = "not_in",
      .doc = "Keep the record when the field's value is none of these."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "exists",
+     .doc = "true: keep records that have the field; false: those that do not."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "negate", .default_value = "false",
+     .doc = "Drop the records the test keeps, and keep the others."},
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "keep_missing", .default_value = "false",
-     .doc = "Keep records that are not JSON or do not have the field."},
+     .doc = "Keep records without the field (equals, in, not_in; negate does not apply)."},
     {.name = NULL},
 };
-
-static int filter_listed(const char *const *list, const char *v, size_t n)
-{
-    for (; list != NULL && *list != NULL; list++)
-        if (strlen(*list) == n && memcmp(*list, v, n) == 0)
-            return 1;
-    return 0;
-}
 
 static spool_rc filter_open(spool_task *t, void **state)
 {
     filter_state *s = calloc(1, sizeof(*s));
     size_t nin = 0, nout = 0;
+    const char *why;
+    int tests;
+
     if (s == NULL)
         return SPOOL_ENOMEM;
     *state = s;
     s->field = host->opt_string(t, "field");
-    s->in = host->opt_list(t, "in", &nin);
-    s->not_in = host->opt_list(t, "not_in", &nout);
+    s->equals = host->opt_string(t, "equals");
+    const char *const *in = host->opt_list(t, "in", &nin);
+    const char *const *not_in = host->opt_list(t, "not_in", &nout);
+    /* A BOOL without a default has no text until the pipeline writes it. */
+    int has_exists = host->opt_string(t, "exists") != NULL;
+    s->exists = host->opt_int(t, "exists") != 0;
+    s->negate = host->opt_int(t, "negate") != 0;
     s->keep_missing = host->opt_int(t, "keep_missing") != 0;
-    if ((nin == 0) == (nout == 0)) {
-        host->set_error(t, "filter on \"%s\" needs exactly one of `in` and `not_in`",
-                        s->field);
+
+    if ((why = transform_path_problem(s->field)) != NULL) {
+        host->set_error(t, "filter: field: %s; expected a JSON field such as event or "
+                        "resource.id", why);
         return SPOOL_EINVAL;
+    }
+    tests = (s->equals != NULL) + (nin > 0) + (nout > 0) + has_exists;
+    if (tests != 1) {
+        host->set_error(t, "filter on \"%s\" has %s; expected exactly one of equals, in, "
+                        "not_in and exists", s->field, tests == 0 ? "no test" : "several tests");
+        return SPOOL_EINVAL;
+    }
+    if (s->equals != NULL) {
+        s->test = FILTER_EQUALS;
+    } else if (nin > 0) {
+        s->test = FILTER_IN;
+        s->list = in;
+    } else if (nout > 0) {
+        s->test = FILTER_NOT_IN;
+        s->list = not_in;
+    } else {
+        s->test = FILTER_EXISTS;
     }
     return SPOOL_OK;
 }
@@ -63,24 +98,43 @@ static spool_rc filter_open(spool_task *t, void **state)
 static spool_rc filter_transform(spool_task *t, void *state, const spool_record *rec)
 {
     filter_state *s = state;
-    char *v = NULL;
+    json_t *doc = NULL, *node = NULL;
+    char *text = NULL;
     size_t n = 0;
-    int keep;
-    int found = transform_json_field(rec->value, rec->value_len, s->field, &v, &n);
-    if (found < 0)
-        return SPOOL_ENOMEM;
-    if (found == 0)
+    int holds = 0, keep;
+    spool_rc rc = transform_load(host, t, rec, &doc);
+
+    if (rc != SPOOL_OK)
+        return rc;
+    if (doc != NULL)
+        node = transform_path_get(doc, s->field);
+    if (s->test == FILTER_EXISTS) {
+        holds = (node != NULL) == s->exists;
+    } else if (node != NULL) {
+        text = transform_json_text(node, &n);
+        if (text == NULL) {
+            json_decref(doc);
+            return SPOOL_ENOMEM;
+        }
+        if (s->test == FILTER_EQUALS)
+            holds = strlen(s->equals) == n && memcmp(s->equals, text, n) == 0;
+        else if (s->test == FILTER_IN)
+            holds = transform_listed(s->list, text, n);
+        else
+            holds = !transform_listed(s->list, text, n);
+    }
+    if (s->test != FILTER_EXISTS && node == NULL)
         keep = s->keep_missing;
-    else if (s->in != NULL && s->in[0] != NULL)
-        keep = filter_listed(s->in, v, n);
     else
-        keep = !filter_listed(s->not_in, v, n);
-    free(v);
+        keep = s->negate ? !holds : holds;
+    free(text);
+    json_decref(doc);
     return keep ? host->emit(t, rec, NULL, 0) : SPOOL_OK;
 }
 
 static void filter_close(spool_task *t, void *state)
 {
+    (void)t;
     free(state);
 }
 
@@ -89,7 +143,7 @@ static const spool_plugin filter_plugin = {
     .abi_version = SPOOL_ABI_VERSION,
     .name = "filter",
     .version = SPOOL_VERSION_STRING,
-    .description = "Keeps records whose JSON field has one of the listed values.",
+    .description = "Keeps (or with negate drops) records by a JSON field's value.",
     .kind = SPOOL_KIND_TRANSFORM,
     .options = filter_options,
     .open = filter_open,
@@ -102,5 +156,3 @@ const spool_plugin *transform_filter_entry(const spool_host *h)
     host = h;
     return &filter_plugin;
 }
-
-spool_plugin_entry_fn *const transform_builtins[] = {transform_filter_entry, NULL};

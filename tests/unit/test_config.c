@@ -902,6 +902,227 @@ static void test_no_plugins(void **state)
                      SPOOL_EINVAL);
 }
 
+
+/* ---------------------------------------------------------------------------- */
+/* Predicates: when: and unless: beside a transform                             */
+
+static const char predicate_yaml[] =
+    "topics: {ev: {}, audit: {}}\n"
+    "sinks:\n"
+    "  k:\n"
+    "    connector: stdout\n"
+    "    topics: [ev, audit]\n"
+    "    transforms:\n"
+    "      - mask: {fields: [card]}\n"
+    "        when: {field: event, in: [payment_made, \"${TEST_TOKEN}\"]}\n"
+    "      - filter: {field: a, in: [b]}\n"
+    "        unless: {field: region, exists: false}\n"
+    "      - when: {topic: audit}\n"
+    "        mask: {fields: [x]}\n"
+    "      - {filter: {field: a, in: [b]}, unless: {field: x.y, equals: \"\"}}\n"
+    "      - mask: {fields: [y]}\n"
+    "      - filter: {field: a, in: [b]}\n"
+    "        when: {field: n, exists: yes}\n";
+
+static void test_predicates_parsed(void **state)
+{
+    config_pipeline *p = NULL;
+    config_diag d = {0};
+    int rc = load(state, predicate_yaml, &p, &d);
+    dump(&d);
+    assert_int_equal(rc, SPOOL_OK);
+    const config_connector *k = &p->sinks[0];
+    assert_int_equal(k->ntransforms, 6);
+
+    const config_predicate *pr = k->transforms[0].predicate;
+    assert_string_equal(k->transforms[0].name, "mask");
+    assert_non_null(pr);
+    assert_int_equal(pr->negate, 0);
+    assert_int_equal(pr->kind, CONFIG_PRED_IN);
+    assert_string_equal(pr->field, "event");
+    assert_int_equal(pr->nin, 2);
+    assert_string_equal(pr->in[0], "payment_made");
+    assert_string_equal(pr->in[1], "tok-123");       /* ${VAR} expanded, as options are */
+    assert_null(pr->in[2]);
+    assert_int_equal(pr->line, 8);
+    assert_int_equal(pr->column, 9);
+    /* The transform's own options are unaffected by the predicate beside them. */
+    assert_string_equal(config_find(k->transforms[0].values, k->transforms[0].nvalues,
+                                    "fields")->list[0], "card");
+
+    pr = k->transforms[1].predicate;
+    assert_int_equal(pr->negate, 1);
+    assert_int_equal(pr->kind, CONFIG_PRED_EXISTS);
+    assert_string_equal(pr->field, "region");
+    assert_int_equal(pr->exists, 0);
+
+    /* when: may come first; the transform is the other key. */
+    assert_string_equal(k->transforms[2].name, "mask");
+    assert_int_equal(k->transforms[2].line, 12);
+    pr = k->transforms[2].predicate;
+    assert_int_equal(pr->kind, CONFIG_PRED_TOPIC);
+    assert_string_equal(pr->topic, "audit");
+    assert_null(pr->field);
+    assert_int_equal(pr->line, 11);
+
+    pr = k->transforms[3].predicate;
+    assert_int_equal(pr->negate, 1);
+    assert_int_equal(pr->kind, CONFIG_PRED_EQUALS);
+    assert_string_equal(pr->field, "x.y");
+    assert_string_equal(pr->equals, "");
+
+    assert_null(k->transforms[4].predicate);
+    pr = k->transforms[5].predicate;
+    assert_int_equal(pr->kind, CONFIG_PRED_EXISTS);
+    assert_int_equal(pr->exists, 1);              /* YAML 1.1 yes, as BOOL options */
+    config_free(p);
+}
+
+#define PRED_HEAD T0 "sinks:\n  k:\n    connector: stdout\n    topics: ev\n    transforms:\n"
+
+static const golden predicate_goldens[] = {
+    {"both when and unless",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {topic: ev}\n        unless: "
+               "{topic: ev}\n",
+     "pipe.yaml:9:9: sinks.k.transforms[0]: a transform with both when: and unless:; "
+     "expected at most one predicate per transform"},
+    {"when misspelt",
+     PRED_HEAD "      - mask: {fields: [a]}\n        whne: {topic: ev}\n",
+     "pipe.yaml:8:9: sinks.k.transforms[0].whne: unknown key; did you mean \"when\"? "
+     "expected one of: when, unless"},
+    {"unless misspelt",
+     PRED_HEAD "      - mask: {fields: [a]}\n        Unles: {topic: ev}\n",
+     "pipe.yaml:8:9: sinks.k.transforms[0].Unles: unknown key; did you mean \"unless\"?"},
+    {"unknown predicate key",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {feild: a, in: [b]}\n",
+     "pipe.yaml:8:16: sinks.k.transforms[0].when.feild: unknown key; did you mean "
+     "\"field\"? expected one of: field, equals, in, exists, topic"},
+    {"predicate with no test",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a}\n",
+     "pipe.yaml:8:15: sinks.k.transforms[0].when: a predicate with nothing to test; "
+     "expected a predicate such as {field: event, in: [a, b]}"},
+    {"predicate with two tests",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, equals: b, in: [c]}\n",
+     "pipe.yaml:8:41: sinks.k.transforms[0].when: a predicate with both \"equals\" and "
+     "\"in\"; expected exactly one of equals, in, exists or topic"},
+    {"topic with a field",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, topic: ev}\n",
+     "pipe.yaml:8:23: sinks.k.transforms[0].when: \"field\" is not used with \"topic\""},
+    {"field test without a field",
+     PRED_HEAD "      - mask: {fields: [a]}\n        unless: {equals: b}\n",
+     "pipe.yaml:8:17: sinks.k.transforms[0].unless: missing key \"field\"; expected field: "
+     "the JSON field to test"},
+    {"empty in",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, in: []}\n",
+     "pipe.yaml:8:30: sinks.k.transforms[0].when: an empty list; expected at least one "
+     "value"},
+    {"exists not a bool",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, exists: maybe}\n",
+     "pipe.yaml:8:34: sinks.k.transforms[0].when.exists: not true or false: \"maybe\"; "
+     "expected true or false"},
+    {"exists empty",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, exists: }\n",
+     "pipe.yaml:8:34: sinks.k.transforms[0].when.exists: got nothing; expected true or "
+     "false"},
+    {"equals a list",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: a, equals: [x]}\n",
+     "pipe.yaml:8:34: sinks.k.transforms[0].when.equals: got a list; expected a string"},
+    {"undeclared topic",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {topic: evs}\n",
+     "pipe.yaml:8:23: sinks.k.transforms[0].when.topic: topic \"evs\" is not declared; did "
+     "you mean \"ev\"?"},
+    {"predicate not a map",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: ev\n",
+     "pipe.yaml:8:15: sinks.k.transforms[0].when: got a string; expected a predicate such "
+     "as {field: event, in: [a, b]}"},
+    {"predicate empty",
+     PRED_HEAD "      - mask: {fields: [a]}\n        unless:\n",
+     "pipe.yaml:8:16: sinks.k.transforms[0].unless: got nothing; expected a predicate"},
+    {"predicate without a transform",
+     PRED_HEAD "      - when: {topic: ev}\n",
+     "pipe.yaml:7:9: sinks.k.transforms[0]: a transform item with no transform; expected "
+     "- NAME: {options} beside when: or unless:"},
+    {"bad field path",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: \"a..b\", equals: x}\n",
+     "pipe.yaml:8:23: sinks.k.transforms[0].when: a field path with an empty part: "
+     "\"a..b\"; expected a JSON field"},
+    {"empty field",
+     PRED_HEAD "      - mask: {fields: [a]}\n        when: {field: \"\", exists: true}\n",
+     "pipe.yaml:8:23: sinks.k.transforms[0].when: an empty field name"},
+    {"two transforms and a predicate",
+     PRED_HEAD "      - {filter: {field: a, in: [b]}, mask: {fields: [a]}, when: {topic: ev}}\n",
+     "pipe.yaml:7:9: sinks.k.transforms[0]: a transform with 2 keys (filter, mask); "
+     "expected one key, the transform's name, per item: - NAME: {options}, optionally "
+     "beside when: or unless:"},
+    {"unknown transform beside a predicate",
+     PRED_HEAD "      - filtr: {field: a, in: [b]}\n        when: {topic: ev}\n",
+     "pipe.yaml:7:9: sinks.k.transforms[0].filtr: no transform plugin named \"filtr\"; did "
+     "you mean \"filter\"?"},
+    {"bad key path in a source",
+     T0 "sources:\n  s: {connector: gen, topic: ev, key: \"a..b\"}\n",
+     "pipe.yaml:3:39: sources.s.key: a field path with an empty part; expected the JSON "
+     "field whose value is the record key"},
+};
+
+static void test_predicate_errors(void **state)
+{
+    int failed = 0;
+    for (size_t i = 0; i < sizeof predicate_goldens / sizeof *predicate_goldens; i++) {
+        const golden *g = &predicate_goldens[i];
+        config_pipeline *p = NULL;
+        config_diag d = {0};
+        int rc = load(state, g->yaml, &p, &d);
+        if (rc != SPOOL_EINVAL || p != NULL || !has_prefix(&d, g->want)) {
+            print_message("predicate case \"%s\": rc %d, want a message starting\n  %s\n",
+                          g->name, rc, g->want);
+            dump(&d);
+            failed++;
+        }
+        config_diag_clear(&d);
+        config_free(p);
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* A predicate's problems and its transform's are all reported, in file order. */
+static void test_predicate_errors_collected(void **state)
+{
+    const char *yaml = PRED_HEAD
+        "      - filter: {field: a}\n"
+        "        when: {field: a, exists: maybe}\n"
+        "      - mask: {fields: [a]}\n"
+        "        unless: {topic: nope}\n";
+    config_pipeline *p = NULL;
+    config_diag d = {0};
+    assert_int_equal(load(state, yaml, &p, &d), SPOOL_EINVAL);
+    dump(&d);
+    assert_null(p);
+    assert_int_equal(d.count, 3);
+    static const char *const want[] = {
+        "pipe.yaml:7:17: sinks.k.transforms[0].filter: missing required option \"in\"",
+        "pipe.yaml:8:34: sinks.k.transforms[0].when.exists: not true or false",
+        "pipe.yaml:10:25: sinks.k.transforms[1].unless.topic: topic \"nope\" is not declared",
+    };
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(strncmp(d.messages[i], want[i], strlen(want[i])), 0);
+    config_diag_clear(&d);
+}
+
+/* "when" and "unless" are keys only beside a transform: a plugin may not be named after
+ * a near miss of them and lose its item, and an item with one key is a transform. */
+static void test_predicate_near_miss_single_key(void **state)
+{
+    config_pipeline *p = NULL;
+    config_diag d = {0};
+    const char *yaml = PRED_HEAD "      - whne: {topic: ev}\n";
+    assert_int_equal(load(state, yaml, &p, &d), SPOOL_EINVAL);
+    dump(&d);
+    /* One key: read as a transform's name, which is unknown. */
+    assert_true(has_prefix(&d, "pipe.yaml:7:9: sinks.k.transforms[0].whne: no transform "
+                               "plugin named \"whne\""));
+    config_diag_clear(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +1141,10 @@ int main(void)
         cmocka_unit_test(test_int_and_bool_values),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_no_plugins),
+        cmocka_unit_test(test_predicates_parsed),
+        cmocka_unit_test(test_predicate_errors),
+        cmocka_unit_test(test_predicate_errors_collected),
+        cmocka_unit_test(test_predicate_near_miss_single_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,6 @@
+# Unit tests for runtime/transform: every built-in transform and predicate, with a fake
+# host; options go through the real config loader, as a pipeline's would.
+spool_add_test(test_transform
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_transform.c
+  LIBS spool_transform spool_config
+  LABELS unit)
