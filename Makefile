@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev
 TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -24,6 +24,7 @@ help:
 	@echo "make test    install what is missing, build, run every test (plain, ASan+UBSan, TSan, fuzz smoke)"
 	@echo "make build   configure and build into $(BUILD)/"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
+	@echo "make bench   build, then print the log's append/read rates against the disk's raw limit"
 	@echo "make install install into PREFIX (default /usr/local)"
 
 # Installs the packages in $(1) that dpkg does not list as installed.
@@ -79,6 +80,10 @@ fuzz-smoke: fuzz-configure
 fuzz: test-deps fuzz-configure
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The log's benchmark: prints figures (docs/performance.md), asserts nothing.
+bench: build
+	cd $(BUILD) && ./bin/bench_log .
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

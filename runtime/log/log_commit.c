@@ -18,6 +18,7 @@
  * fsync is ever retried and every later commit returns LOG_EIO (reliability.md A5).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ typedef struct log_txn_batch {
     int64_t max_ts;
     int64_t base;             /* planned by the leader */
     uint64_t pos;
+    log_segment *seg;
 } log_txn_batch;
 
 typedef struct log_txn_part {
@@ -247,7 +249,9 @@ int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
     uint8_t *buf, *p;
 
     for (size_t i = 0; i < s->ntopics; i++) {
-        len += (size_t)s->topics[i]->count * (2 + strlen(s->topics[i]->name) + 4 + 24);
+        if (s->topics[i] == s->exclude)
+            continue;
+        len += (size_t)s->topics[i]->count * (2 + strlen(s->topics[i]->name) + 4 + 40);
         nentries += (size_t)s->topics[i]->count;
     }
     for (size_t i = 0; i < nsources; i++)
@@ -265,17 +269,23 @@ int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
     for (size_t i = 0; i < s->ntopics; i++) {
         const log_topic *t = s->topics[i];
         size_t nl = strlen(t->name);
+        if (t == s->exclude)
+            continue;
         for (int32_t j = 0; j < t->count; j++) {
             const log_partition *lp = &t->parts[j];
-            int planned = lp->plan_gen == gen;
+            int planned = gen != 0 && lp->plan_gen == gen;
+            const log_segment *act = lp->nsegs ? log_active(lp) : NULL;
+            int64_t end = planned ? lp->plan_end : lp->end_offset;
             util_put_u16(p, (uint16_t)nl);
             memcpy(p + 2, t->name, nl);
             p += 2 + nl;
             util_put_u32(p, (uint32_t)j);
-            util_put_u64(p + 4, (uint64_t)(planned ? lp->plan_end : lp->end_offset));
-            util_put_u64(p + 12, (uint64_t)lp->seg_base);
-            util_put_u64(p + 20, planned ? lp->plan_pos : lp->end_pos);
-            p += 28;
+            util_put_u64(p + 4, (uint64_t)end);
+            util_put_u64(p + 12, (uint64_t)(planned ? lp->plan_seg->base : act ? act->base : 0));
+            util_put_u64(p + 20, planned ? lp->plan_pos : act ? act->size : 0);
+            util_put_u64(p + 28, (uint64_t)(planned ? lp->plan_start : lp->start_offset));
+            util_put_u64(p + 36, (uint64_t)(planned && lp->plan_sync ? end : lp->durable_end));
+            p += 44;
         }
     }
     util_put_u32(p, (uint32_t)nsources);
@@ -291,11 +301,12 @@ int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
             memcpy(p, sources[i].pos, sources[i].len);
         p += sources[i].len;
     }
-    util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_FORMAT_VERSION);
+    util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION);
     *out = buf;
     *outlen = len;
     return SPOOL_OK;
 }
+
 
 void log_commit_image_free(log_commit_image *img)
 {
@@ -335,7 +346,7 @@ int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *im
     int rc = LOG_ECORRUPT;
 
     memset(img, 0, sizeof *img);
-    if (util_meta_check(buf, len, LOG_COMMIT_MAGIC, LOG_FORMAT_VERSION, &version, why,
+    if (util_meta_check(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION, &version, why,
                         whylen) != 0)
         return LOG_ECORRUPT;
     p = buf + UTIL_META_HDR;
@@ -361,7 +372,8 @@ int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *im
         log_commit_entry *e = &img->entries[i];
         size_t at = (size_t)(p - buf);
         e->topic = log_take_name(&p, end);
-        if (e->topic == NULL || end - p < 28 || !util_name_valid(e->topic, 249)) {
+        if (e->topic == NULL || end - p < (version >= 2 ? 44 : 28) ||
+            !util_name_valid(e->topic, 249)) {
             util_errf(why, whylen, "partition entry %u at byte %zu is malformed", i, at);
             img->count = i + (e->topic != NULL);
             goto out;
@@ -371,9 +383,17 @@ int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *im
         e->end_offset = util_u64_to_i64(util_get_u64(p + 4));
         e->seg_base = util_u64_to_i64(util_get_u64(p + 12));
         e->seg_len = util_get_u64(p + 20);
-        p += 28;
+        e->start_offset = 0;
+        e->durable_end = e->end_offset;
+        if (version >= 2) {
+            e->start_offset = util_u64_to_i64(util_get_u64(p + 28));
+            e->durable_end = util_u64_to_i64(util_get_u64(p + 36));
+        }
+        p += version >= 2 ? 44 : 28;
         if (e->partition < 0 || e->seg_base < 0 || e->end_offset < e->seg_base ||
-            e->seg_len > (uint64_t)INT64_MAX) {
+            e->seg_len > (uint64_t)INT64_MAX || e->start_offset < 0 ||
+            e->start_offset > e->seg_base || e->durable_end < 0 ||
+            e->durable_end > e->end_offset) {
             util_errf(why, whylen, "partition entry %u (%s/%d) at byte %zu has impossible "
                       "values", i, e->topic, e->partition, at);
             goto out;
@@ -437,44 +457,74 @@ out:
 
 /* ---- Group commit ---------------------------------------------------------------- */
 
-static int log_fault(log_store *s, log_io_op op, const char *path)
-{
-    return s->fault ? s->fault(s->fault_ctx, op, path) : 0;
-}
-
 static int log_is_nospace(int e)
 {
     return e == ENOSPC || e == EDQUOT;
 }
 
-/* Cuts every touched segment back to its committed end after a failed append. The
- * caller saw ENOSPC, so a failure here is not backpressure any more: it is fatal. */
+/* Cuts every touched segment back to its committed end after a failed append, and
+ * removes the segments the group created. The caller saw ENOSPC, so a failure here is
+ * not backpressure any more: it is fatal. */
 static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, char *why,
                         size_t whylen)
 {
     for (size_t i = 0; i < ntouched; i++) {
         log_partition *p = touched[i];
-        int e = log_fault(s, LOG_IO_TRUNCATE, p->seg_path);
-        if (e == 0 && ftruncate(p->fd, (off_t)p->end_pos) != 0)
+        log_segment *act = log_active(p);
+        int e = log_fault(s, LOG_IO_TRUNCATE, act->path);
+        if (e == 0 && ftruncate(act->fd, (off_t)act->size) != 0)
             e = errno;
+        for (log_new_seg *n = p->plan_new; n && e == 0; n = n->next) {
+            if (n->seg->fd >= 0 && unlink(n->seg->path) != 0 && errno != ENOENT)
+                e = errno;
+        }
         if (e != 0) {
             util_errf(why, whylen, "log: cannot cut %s back to its committed %llu bytes "
                       "after a full disk (%s); the store is stopped, restart the worker "
-                      "to recover from disk", p->seg_path,
-                      (unsigned long long)p->end_pos, strerror(e));
+                      "to recover from disk", act->path, (unsigned long long)act->size,
+                      strerror(e));
             return LOG_EIO;
         }
     }
     return LOG_ENOSPC;
 }
 
-/* The I/O of one group, run by the leader without s->mu. */
-static int log_group_io(log_store *s, log_commit_req *group, log_partition **touched,
-                        size_t ntouched, const uint8_t *image, size_t image_len, char *why,
-                        size_t whylen)
+/* fdatasync of a segment; a failure is reported as fatal whatever its errno. */
+static int log_sync_seg(log_store *s, log_segment *seg, char *why, size_t whylen)
 {
-    int e = 0;
+    int e = log_fault(s, LOG_IO_SYNC, seg->path);
 
+    if (e == 0 && fdatasync(seg->fd) != 0)
+        e = errno;
+    if (e != 0) {
+        /* Never retried: after a failed fsync the pages may be clean and gone. */
+        util_errf(why, whylen, "log: fdatasync of %s failed (%s); the store is stopped "
+                  "to protect data, restart the worker to recover from disk", seg->path,
+                  strerror(e));
+        return LOG_EIO;
+    }
+    return SPOOL_OK;
+}
+
+/* The I/O of one group, run by the leader without s->mu: new segment files first,
+ * then every batch, then the sealing of rolled segments (fdatasync and .index), then
+ * the fdatasync of every partition that wants it, then COMMIT. */
+static int log_group_io(log_store *s, log_commit_req *group, log_partition **touched,
+                        size_t ntouched, const uint8_t *image, size_t image_len, int sync,
+                        char *why, size_t whylen)
+{
+    int e = 0, rc;
+
+    for (size_t i = 0; i < ntouched; i++) {
+        for (log_new_seg *n = touched[i]->plan_new; n; n = n->next) {
+            e = -log_segment_create(s, n->seg, touched[i]->dir, why, whylen);
+            if (e == 0)
+                continue;
+            if (log_is_nospace(e))
+                return log_cut_back(s, touched, ntouched, why, whylen);
+            return LOG_EIO;
+        }
+    }
     for (log_commit_req *r = group; r; r = r->next) {
         if (r->rc != SPOOL_OK)
             continue;
@@ -483,40 +533,61 @@ static int log_group_io(log_store *s, log_commit_req *group, log_partition **tou
             for (size_t j = 0; j < tp->nbatches; j++) {
                 log_txn_batch *b = &tp->batches[j];
                 log_batch_seal(b->buf, b->len, b->base, b->count, b->first_ts, b->max_ts);
-                e = log_fault(s, LOG_IO_APPEND, tp->p->seg_path);
+                e = log_fault(s, LOG_IO_APPEND, b->seg->path);
                 if (e == 0)
-                    e = -util_pwrite_all(tp->p->fd, b->buf, b->len, (off_t)b->pos);
+                    e = -util_pwrite_all(b->seg->fd, b->buf, b->len, (off_t)b->pos);
                 if (e == 0)
                     continue;
                 if (log_is_nospace(e)) {
                     util_errf(why, whylen, "log: disk full appending to %s at byte %llu "
                               "(%s): nothing committed; free space, then retry",
-                              tp->p->seg_path, (unsigned long long)b->pos, strerror(e));
+                              b->seg->path, (unsigned long long)b->pos, strerror(e));
                     return log_cut_back(s, touched, ntouched, why, whylen);
                 }
                 util_errf(why, whylen, "log: write to %s at byte %llu failed (%s); the "
                           "store is stopped to protect data, restart the worker to recover "
-                          "from disk", tp->p->seg_path, (unsigned long long)b->pos,
+                          "from disk", b->seg->path, (unsigned long long)b->pos,
                           strerror(e));
                 return LOG_EIO;
             }
         }
     }
     for (size_t i = 0; i < ntouched; i++) {
-        e = log_fault(s, LOG_IO_SYNC, touched[i]->seg_path);
-        if (e == 0 && fdatasync(touched[i]->fd) != 0)
-            e = errno;
-        if (e != 0) {
-            /* Never retried: after a failed fsync the pages may be clean and gone. */
-            util_errf(why, whylen, "log: fdatasync of %s failed (%s); the store is stopped "
-                      "to protect data, restart the worker to recover from disk",
-                      touched[i]->seg_path, strerror(e));
-            return LOG_EIO;
+        for (log_new_seg *n = touched[i]->plan_new; n; n = n->next) {
+            uint8_t *idx = NULL;
+            size_t idx_len = 0;
+            rc = log_sync_seg(s, n->prev, why, whylen);
+            if (rc != SPOOL_OK)
+                return rc;
+            if (log_index_encode(n->prev, n->prev_end, n->prev_size, n->prev_max_ts, &idx,
+                                 &idx_len) != SPOOL_OK)
+                return SPOOL_ENOMEM;
+            e = log_fault(s, LOG_IO_INDEX, n->prev->idx_path);
+            if (e == 0)
+                e = -util_atomic_replace_file(n->prev->idx_path, idx, idx_len);
+            free(idx);
+            if (e != 0) {
+                util_errf(why, whylen, "log: cannot write %s (%s)", n->prev->idx_path,
+                          strerror(e));
+                if (log_is_nospace(e))
+                    return log_cut_back(s, touched, ntouched, why, whylen);
+                return LOG_EIO;
+            }
         }
     }
-    e = log_fault(s, LOG_IO_COMMIT, s->commit_path);
-    if (e == 0)
-        e = -util_atomic_replace_file(s->commit_path, image, image_len);
+    /* Start the writeback of every segment first, so the devices work on all of them
+     * at once; each fdatasync then only waits (and reports any error). */
+    for (size_t i = 0; ntouched > 1 && i < ntouched; i++)
+        if (touched[i]->plan_sync)
+            (void)sync_file_range(touched[i]->plan_seg->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    for (size_t i = 0; i < ntouched; i++) {
+        if (!touched[i]->plan_sync)
+            continue;
+        rc = log_sync_seg(s, touched[i]->plan_seg, why, whylen);
+        if (rc != SPOOL_OK)
+            return rc;
+    }
+    e = -log_write_commit(s, image, image_len, sync);
     if (e != 0) {
         if (log_is_nospace(e)) {
             util_errf(why, whylen, "log: disk full writing %s (%s): nothing committed; free "
@@ -530,6 +601,7 @@ static int log_group_io(log_store *s, log_commit_req *group, log_partition **tou
     }
     return SPOOL_OK;
 }
+
 
 /* A deep copy of the committed positions with the group's updates applied in queue
  * order, built before the I/O so that publishing after COMMIT cannot fail. */
@@ -594,6 +666,108 @@ out:
     return rc;
 }
 
+/* Plans partition p for a group: where its batches go, which segments roll. */
+static void log_plan_init(log_store *s, log_partition *p, uint64_t gen, int64_t mono)
+{
+    log_segment *act = log_active(p);
+    log_durability d = log_topic_durability(s, p->topic);
+
+    p->plan_gen = gen;
+    p->plan_end = p->end_offset;
+    p->plan_pos = act->size;
+    p->plan_start = p->start_offset;
+    p->plan_max_ts = act->max_ts;
+    p->plan_seg = act;
+    p->plan_nidx = act->nidx;
+    p->plan_new = NULL;
+    p->plan_sync = d == LOG_DURABILITY_BATCH ||
+                   (d == LOG_DURABILITY_INTERVAL &&
+                    mono - p->last_sync_ms >= p->topic->cfg.flush_interval_ms);
+}
+
+static int log_plan_batch(log_partition *p, log_txn_batch *b, int64_t wall)
+{
+    const log_topic_config *c = &p->topic->cfg;
+
+    if (p->plan_pos > 0 &&
+        (p->plan_pos + b->len > (uint64_t)c->segment_bytes ||
+         (c->segment_ms > 0 && wall - p->plan_seg->created_ms >= c->segment_ms))) {
+        log_new_seg *n = calloc(1, sizeof *n), **tail;
+        if (n == NULL)
+            return SPOOL_ENOMEM;
+        n->seg = log_segment_new(p->dir, p->plan_end);
+        if (n->seg == NULL) {
+            free(n);
+            return SPOOL_ENOMEM;
+        }
+        n->seg->created_ms = wall;
+        n->prev = p->plan_seg;
+        n->prev_end = p->plan_end;
+        n->prev_size = p->plan_pos;
+        n->prev_max_ts = p->plan_max_ts;
+        for (tail = &p->plan_new; *tail; tail = &(*tail)->next)
+            ;
+        *tail = n;
+        p->plan_seg = n->seg;
+        p->plan_pos = 0;
+        p->plan_max_ts = INT64_MIN;
+    }
+    if (log_segment_index_add(p->plan_seg, p->plan_end, p->plan_pos) != SPOOL_OK)
+        return SPOOL_ENOMEM;
+    b->seg = p->plan_seg;
+    b->base = p->plan_end;
+    b->pos = p->plan_pos;
+    p->plan_end += b->count;
+    p->plan_pos += b->len;
+    if (b->max_ts > p->plan_max_ts)
+        p->plan_max_ts = b->max_ts;
+    return SPOOL_OK;
+}
+
+/* Publishes a committed plan (ok) or undoes it. Caller holds s->mu. */
+static void log_plan_finish(log_store *s, log_partition *p, int ok, int64_t mono)
+{
+    log_new_seg *n = p->plan_new, *next;
+    log_segment *act = log_active(p);
+
+    for (; n; n = next) {
+        next = n->next;
+        if (ok) {
+            n->prev->end = n->prev_end;
+            n->prev->size = n->prev_size;
+            n->prev->max_ts = n->prev_max_ts;
+            n->prev->sealed = 1;
+            if (log_push_segment_locked(p, n->seg) != SPOOL_OK) {
+                /* Cannot happen with capacity reserved in planning; be loud if it does. */
+                s->failed = 1;
+                log_segment_unref_locked(n->seg);
+            }
+        } else {
+            log_segment_unref_locked(n->seg);
+        }
+        free(n);
+    }
+    p->plan_new = NULL;
+    if (ok) {
+        log_segment *seg = log_active(p);
+        seg->end = p->plan_end;
+        seg->size = p->plan_pos;
+        seg->max_ts = p->plan_max_ts;
+        p->end_offset = p->plan_end;
+        if (p->plan_sync) {
+            p->durable_end = p->plan_end;
+            p->dirty = 0;
+            p->last_sync_ms = mono;
+        } else {
+            p->dirty = 1;
+        }
+    } else {
+        act->nidx = p->plan_nidx;
+        act->idx_last = act->nidx ? act->idx[act->nidx - 1].pos : 0;
+    }
+    p->plan_gen = 0;
+}
+
 void log_group_run(log_store *s, log_commit_req *group)
 {
     uint64_t gen = ++s->group_gen;
@@ -604,7 +778,8 @@ void log_group_run(log_store *s, log_commit_req *group)
     uint8_t *image = NULL;
     size_t image_len = 0;
     char why[512] = "";
-    int rc = SPOOL_OK, any = 0;
+    int64_t mono = log_mono_ms(), wall = log_wall_ms();
+    int rc = SPOOL_OK, any = 0, sync = 0;
 
     if (s->failed) {
         rc = LOG_EIO;
@@ -643,16 +818,24 @@ void log_group_run(log_store *s, log_commit_req *group)
                     goto finish;
                 }
                 touched[ntouched++] = p;
-                p->plan_gen = gen;
-                p->plan_end = p->end_offset;
-                p->plan_pos = p->end_pos;
+                log_plan_init(s, p, gen, mono);
+                sync |= p->plan_sync;
             }
             for (size_t j = 0; j < tp->nbatches; j++) {
-                tp->batches[j].base = p->plan_end;
-                tp->batches[j].pos = p->plan_pos;
-                p->plan_end += tp->batches[j].count;
-                p->plan_pos += tp->batches[j].len;
+                rc = log_plan_batch(p, &tp->batches[j], wall);
+                if (rc != SPOOL_OK)
+                    goto finish;
             }
+        }
+    }
+    /* Room in the segment lists now, so that publishing after COMMIT cannot fail. */
+    for (size_t i = 0; i < ntouched; i++) {
+        size_t extra = 0;
+        for (log_new_seg *n = touched[i]->plan_new; n; n = n->next)
+            extra++;
+        if (extra && log_reserve_segments_locked(touched[i], extra) != SPOOL_OK) {
+            rc = SPOOL_ENOMEM;
+            goto finish;
         }
     }
     rc = log_sources_next(s, group, &next, &nnext);
@@ -662,20 +845,21 @@ void log_group_run(log_store *s, log_commit_req *group)
         goto finish;
 
     pthread_mutex_unlock(&s->mu);
-    rc = log_group_io(s, group, touched, ntouched, image, image_len, why, sizeof why);
+    rc = log_group_io(s, group, touched, ntouched, image, image_len, sync, why, sizeof why);
     pthread_mutex_lock(&s->mu);
 
     if (rc == SPOOL_OK) {
-        for (size_t i = 0; i < ntouched; i++) {
-            touched[i]->end_offset = touched[i]->plan_end;
-            touched[i]->end_pos = touched[i]->plan_pos;
-        }
+        for (size_t i = 0; i < ntouched; i++)
+            log_plan_finish(s, touched[i], 1, mono);
+        ntouched = 0;
         log_sources_free(s->sources, s->nsources);
         s->sources = next;
         s->nsources = s->capsources = nnext;
         next = NULL;
         nnext = 0;
         s->seq++;
+        if (sync)
+            s->last_durable_ms = mono;
         pthread_cond_broadcast(&s->data_cv);
     } else {
         if (rc == LOG_EIO)
@@ -687,7 +871,7 @@ finish:
         util_errf(s->last_error, sizeof s->last_error, "log: out of memory planning a "
                   "commit; nothing committed");
     for (size_t i = 0; i < ntouched; i++)
-        touched[i]->plan_gen = 0;
+        log_plan_finish(s, touched[i], 0, mono);
     for (log_commit_req *r = group; r; r = r->next) {
         if (r->rc == SPOOL_OK)
             r->rc = rc;
@@ -697,6 +881,7 @@ finish:
     free(image);
     log_sources_free(next, nnext);
 }
+
 
 int log_commit(log_store *s, log_txn *txn)
 {
@@ -730,4 +915,53 @@ int log_commit(log_store *s, log_txn *txn)
     if (req.rc != LOG_ENOSPC)
         log_txn_reset(txn);
     return req.rc;
+}
+
+int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size_t *outlen)
+{
+    size_t len = UTIL_META_HDR + 8 + 4 + 4;
+    uint8_t *buf, *p;
+
+    for (size_t i = 0; i < img->count; i++)
+        len += 2 + strlen(img->entries[i].topic) + 4 + 40;
+    for (size_t i = 0; i < img->nsources; i++)
+        len += 2 + strlen(img->sources[i].name) + 4 + img->sources[i].len;
+    buf = malloc(len);
+    if (buf == NULL)
+        return SPOOL_ENOMEM;
+    p = buf + UTIL_META_HDR;
+    util_put_u64(p, img->seq);
+    util_put_u32(p + 8, (uint32_t)img->count);
+    p += 12;
+    for (size_t i = 0; i < img->count; i++) {
+        const log_commit_entry *e = &img->entries[i];
+        size_t nl = strlen(e->topic);
+        util_put_u16(p, (uint16_t)nl);
+        memcpy(p + 2, e->topic, nl);
+        p += 2 + nl;
+        util_put_u32(p, (uint32_t)e->partition);
+        util_put_u64(p + 4, (uint64_t)e->end_offset);
+        util_put_u64(p + 12, (uint64_t)e->seg_base);
+        util_put_u64(p + 20, e->seg_len);
+        util_put_u64(p + 28, (uint64_t)e->start_offset);
+        util_put_u64(p + 36, (uint64_t)e->durable_end);
+        p += 44;
+    }
+    util_put_u32(p, (uint32_t)img->nsources);
+    p += 4;
+    for (size_t i = 0; i < img->nsources; i++) {
+        size_t nl = strlen(img->sources[i].name);
+        util_put_u16(p, (uint16_t)nl);
+        memcpy(p + 2, img->sources[i].name, nl);
+        p += 2 + nl;
+        util_put_u32(p, (uint32_t)img->sources[i].len);
+        p += 4;
+        if (img->sources[i].len)
+            memcpy(p, img->sources[i].pos, img->sources[i].len);
+        p += img->sources[i].len;
+    }
+    util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION);
+    *out = buf;
+    *outlen = len;
+    return SPOOL_OK;
 }

@@ -17,9 +17,12 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "util/metafile.h"
 
 /* On-disk format version 1: see docs/log-format.md. */
-#define LOG_FORMAT_VERSION 1u
+#define LOG_FORMAT_VERSION 1u        /* batches and TOPIC v1 bodies */
+#define LOG_COMMIT_VERSION 2u        /* COMMIT bodies: 1 and 2 are read, 2 written */
+#define LOG_TOPIC_VERSION 2u         /* TOPIC bodies: 1 and 2 are read, 2 written */
 #define LOG_BATCH_MAGIC 0x424c5053u  /* "SPLB" */
 #define LOG_COMMIT_MAGIC 0x4d435053u /* "SPCM" */
 #define LOG_TOPIC_MAGIC 0x50545053u  /* "SPTP" */
@@ -88,29 +91,130 @@ size_t log_record_encode(uint8_t *p, const log_record *rec, int64_t first_ts);
 void log_batch_seal(uint8_t *buf, size_t len, int64_t base_offset, uint32_t count,
                     int64_t first_ts, int64_t max_ts);
 
+/* ---- Segments and their sparse index (log_segment.c) --------------------------- */
+
+#define LOG_INDEX_MAGIC 0x58495053u   /* "SPIX" */
+#define LOG_INDEX_VERSION 1u
+#define LOG_INDEX_HDR (UTIL_META_HDR + 44u)
+#define LOG_INDEX_INTERVAL 4096u      /* bytes of batches between two index entries */
+#define LOG_MAX_INDEX_BYTES (64u * 1024u * 1024u)
+
+typedef struct log_index_entry {
+    uint32_t rel;             /* batch base offset - segment base */
+    uint32_t pos;             /* byte position of that batch in the segment */
+} log_index_entry;
+
+/* One segment file. Fields marked (mu) change under s->mu; the rest are fixed once
+ * the segment is published in a partition's list. A segment is freed when its last
+ * reference goes: the partition's list holds one, each reader positioned in it one. */
+typedef struct log_segment {
+    int64_t base;
+    int64_t end;              /* (mu) offset after its last committed record */
+    uint64_t size;            /* (mu) committed bytes */
+    int64_t max_ts;           /* (mu) largest record timestamp, INT64_MIN when empty */
+    int64_t created_ms;       /* wall-clock creation time, for rolling by age */
+    int fd;
+    char *path;               /* <base>.log */
+    char *idx_path;           /* <base>.index */
+    log_index_entry *idx;     /* (mu) sparse; entries past `size` are planned only */
+    size_t nidx;
+    size_t capidx;
+    uint64_t idx_last;        /* position of the last entry */
+    int refs;                 /* (mu) */
+    int sealed;               /* (mu) no more appends; its .index file is written */
+} log_segment;
+
+/* The .index file image of a sealed segment (docs/log-format.md). */
+typedef struct log_index_image {
+    int64_t base;
+    int64_t end;
+    uint64_t size;
+    int64_t max_ts;
+    int64_t created_ms;
+    log_index_entry *entries;
+    size_t count;
+} log_index_image;
+
+/* Decodes an .index file's bytes; never reads outside them. SPOOL_OK, SPOOL_ENOMEM or
+ * LOG_ECORRUPT with a reason. The entries are checked to increase strictly in both
+ * offset and position and to lie inside [0, size) and [0, end - base). */
+int log_index_decode(const uint8_t *buf, size_t len, log_index_image *img, char *why,
+                     size_t whylen);
+/* Encodes seg's index as a sealed segment ending at (end, size) with max_ts (entries
+ * below size only); *out malloc'd. */
+int log_index_encode(const log_segment *seg, int64_t end, uint64_t size, int64_t max_ts,
+                     uint8_t **out, size_t *outlen);
+
+/* A new segment object (not opened, refs 1). NULL when out of memory. */
+log_segment *log_segment_new(const char *dir, int64_t base);
+void log_segment_unref_locked(log_segment *seg);
+
+/* Adds an index entry for a batch at pos with base offset `base` when due. */
+int log_segment_index_add(log_segment *seg, int64_t base, uint64_t pos);
+
+/* The byte position of the last indexed batch at or before offset (entries below the
+ * committed size only), and that batch's base offset. Caller holds s->mu. */
+void log_segment_lookup_locked(const log_segment *seg, int64_t offset, uint64_t *pos,
+                               int64_t *at);
+
+/* What a scan of a segment found. */
+typedef struct log_scan {
+    uint64_t good_pos;        /* bytes of complete, verified batches from 0 */
+    int64_t good_end;         /* offset after the last of them */
+    int64_t max_ts;
+    int64_t first_max_ts;     /* the first batch's max timestamp, INT64_MIN if none */
+    int rc;                   /* SPOOL_OK when the scan reached `limit` cleanly */
+    char why[256];            /* what stopped it otherwise */
+} log_scan;
+
+/* Reads seg from byte 0 up to limit in large chunks, verifying every batch fully (CRC
+ * and records) and that offsets run on from seg->base; when build_index, rebuilds
+ * seg's in-memory index. Stops at the first bad or incomplete batch (sc->rc
+ * LOG_ECORRUPT) or at an I/O error (LOG_EIO). Never reads past limit. */
+void log_segment_scan(log_segment *seg, uint64_t limit, int build_index, log_scan *sc);
+
 /* ---- Store --------------------------------------------------------------------- */
 
 typedef struct log_topic log_topic;
 
+typedef struct log_new_seg {
+    log_segment *seg;         /* planned by the leader, published after COMMIT */
+    log_segment *prev;        /* the segment it seals, and where that one ends */
+    int64_t prev_end;
+    uint64_t prev_size;
+    int64_t prev_max_ts;
+    struct log_new_seg *next;
+} log_new_seg;
+
 typedef struct log_partition {
     log_topic *topic;
     int32_t id;
-    int fd;                   /* the active segment, O_RDWR */
     char *dir;
-    char *seg_path;
-    int64_t seg_base;         /* base offset of the (only) segment */
-    int64_t end_offset;       /* committed end; under s->mu */
-    uint64_t end_pos;         /* committed bytes of the segment; under s->mu */
+    log_segment **segs;       /* (mu) oldest first; the last is the active one */
+    size_t nsegs;
+    size_t capsegs;
+    int64_t start_offset;     /* (mu) first offset still in the log */
+    int64_t end_offset;       /* (mu) committed end */
+    int64_t durable_end;      /* (mu) end as of the last fdatasync covering it */
+    int dirty;                /* (mu) written since the last durable COMMIT */
     int recovered;            /* log_open() only: COMMIT named and recovery checked it */
     uint64_t plan_gen;        /* leader only: the group that last planned this */
     int64_t plan_end;
     uint64_t plan_pos;
+    int64_t plan_start;
+    int64_t plan_max_ts;
+    log_segment *plan_seg;    /* the segment the next planned batch goes to */
+    size_t plan_nidx;         /* active segment's index entries before the plan */
+    log_new_seg *plan_new;    /* segments this group rolls to, in order */
+    int plan_sync;            /* the group fdatasyncs this partition */
+    int64_t last_sync_ms;     /* (mu) monotonic time of its last fdatasync */
 } log_partition;
 
 struct log_topic {
     char *name;
     char *dir;
     int32_t count;
+    log_topic_config cfg;     /* as stored in TOPIC, defaults resolved */
     log_partition *parts;
 };
 
@@ -132,8 +236,12 @@ typedef struct log_commit_req {
 typedef enum log_io_op {
     LOG_IO_APPEND,            /* pwrite of a batch into a segment */
     LOG_IO_SYNC,              /* fdatasync of a segment */
-    LOG_IO_COMMIT,            /* atomic replace of COMMIT */
-    LOG_IO_TRUNCATE           /* cutting back an uncommitted append */
+    LOG_IO_COMMIT,            /* replace of COMMIT */
+    LOG_IO_TRUNCATE,          /* cutting back an uncommitted append */
+    LOG_IO_ROLL,              /* creating a new segment file (and its directory fsync) */
+    LOG_IO_INDEX,             /* writing a sealed segment's .index file */
+    LOG_IO_UNLINK,            /* deleting a segment (retention, topic delete) */
+    LOG_IO_OPS
 } log_io_op;
 typedef int (*log_fault_fn)(void *ctx, log_io_op op, const char *path);
 
@@ -142,6 +250,7 @@ struct log_store {
     char *commit_path;
     char *topics_dir;
     int lock_fd;
+    log_open_opts opts;
     pthread_mutex_t mu;
     pthread_cond_t commit_cv; /* followers wait here for their group to finish */
     pthread_cond_t data_cv;   /* log_wait() waits here for a commit or a wakeup */
@@ -159,8 +268,15 @@ struct log_store {
     uint64_t seq;
     uint64_t wake_gen;
     uint64_t group_gen;
+    int64_t last_durable_ms;  /* monotonic time of the last durable COMMIT */
+    int64_t last_retention_ms;
+    log_topic *exclude;       /* leader only: left out of the next COMMIT image */
     log_fault_fn fault;
     void *fault_ctx;
+    pthread_t maint;          /* the maintenance thread when opts.maintain_ms > 0 */
+    int maint_running;
+    int maint_stop;           /* (mu) */
+    pthread_cond_t maint_cv;
 };
 
 /* Installs a fault hook (tests only). Must be called before any concurrent use. */
@@ -169,8 +285,52 @@ void log_set_fault(log_store *s, log_fault_fn fn, void *ctx);
 /* Finds a partition; NULL when absent. Caller holds s->mu. */
 log_partition *log_find_partition_locked(log_store *s, const char *topic, int32_t partition);
 
+/* The active segment of p. Caller holds s->mu or is the leader. */
+static inline log_segment *log_active(const log_partition *p)
+{
+    return p->segs[p->nsegs - 1];
+}
+
+/* Grows p's segment list to hold extra more, and appends one. Caller holds s->mu. */
+int log_reserve_segments_locked(log_partition *p, size_t extra);
+int log_push_segment_locked(log_partition *p, log_segment *seg);
+
 /* Runs one commit group; called by the leader with s->mu held (log_commit.c). */
 void log_group_run(log_store *s, log_commit_req *group);
+
+/* Becomes the leader (waiting for a running group), and steps down. s->mu held. */
+void log_lead_locked(log_store *s);
+void log_unlead_locked(log_store *s);
+
+/* Writes COMMIT for the committed state (plus plans of group gen), durably when sync;
+ * called by the leader without s->mu. -errno on failure. */
+int log_write_commit(log_store *s, const uint8_t *image, size_t len, int sync);
+
+/* Makes everything committed durable: fdatasync of each dirty segment, then a durable
+ * COMMIT. Caller is the leader and holds s->mu (dropped during the I/O). */
+int log_flush_locked(log_store *s);
+
+/* Monotonic milliseconds, and wall-clock milliseconds. */
+int64_t log_mono_ms(void);
+int64_t log_wall_ms(void);
+
+/* The effective durability of a topic. */
+log_durability log_topic_durability(const log_store *s, const log_topic *t);
+
+/* Reports a warning through opts.warn (stderr when unset). */
+void log_warn(log_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Creates (or empties) seg's file durably: file fsync, then dir's fsync. Sets seg->fd
+ * and created_ms. -errno on failure with a reason in err. */
+int log_segment_create(log_store *s, log_segment *seg, const char *dir, char *err,
+                       size_t errlen);
+
+/* Calls the fault hook for op on path: 0 or an errno to fail the step with. */
+int log_fault(log_store *s, log_io_op op, const char *path);
+
+/* Retention (log_retention.c): deletes whole old segments as the topics' settings
+ * say. Caller is the leader and holds s->mu. */
+int log_retention_locked(log_store *s, int64_t now_wall_ms);
 
 /* ---- COMMIT image (log_commit.c) ----------------------------------------------- */
 
@@ -180,6 +340,8 @@ typedef struct log_commit_entry {
     int64_t end_offset;
     int64_t seg_base;
     uint64_t seg_len;
+    int64_t start_offset;     /* version 2; 0 in version 1 */
+    int64_t durable_end;      /* version 2; end_offset in version 1 */
 } log_commit_entry;
 
 typedef struct log_commit_image {
@@ -196,9 +358,12 @@ int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *im
                             char *why, size_t whylen);
 void log_commit_image_free(log_commit_image *img);
 
+/* Encodes a decoded image again (repair). *out malloc'd. */
+int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size_t *outlen);
+
 /* Encodes a COMMIT file for the store's current committed state (caller holds s->mu),
- * with each partition's plan_end/plan_pos when plan_gen == gen, and the given
- * positions. *out is malloc'd. SPOOL_OK or SPOOL_ENOMEM. */
+ * with each partition's plan_* values when plan_gen == gen (its durable end too when
+ * plan_sync), and the given positions; s->exclude is left out. *out is malloc'd. */
 int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
                             const log_source_pos *sources, size_t nsources,
                             uint8_t **out, size_t *outlen);

@@ -148,6 +148,26 @@ out:
     return rc;
 }
 
+int util_replace_file_nosync(const char *path, const void *buf, size_t len)
+{
+    char tmp[PATH_MAX];
+    int fd, rc;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    rc = util_write_all(fd, buf, len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
 int util_mkdir_p(const char *dir)
 {
     char buf[PATH_MAX];

@@ -41,6 +41,11 @@ int util_fsync_parent(const char *path);
  * may not survive a crash, so that failure is reported as -EIO whatever its errno. */
 int util_atomic_replace_file(const char *path, const void *buf, size_t len);
 
+/* Replaces path with buf by write temp + rename, without any fsync: atomic against a
+ * process crash, not against a machine crash (for the log's interval and none
+ * durability modes, whose risk is documented). */
+int util_replace_file_nosync(const char *path, const void *buf, size_t len);
+
 /* Creates dir and every missing parent (mode 0755 masked by umask), fsyncing each
  * parent after creating a child in it. Succeeds when dir already exists as a directory. */
 int util_mkdir_p(const char *dir);

@@ -1,4 +1,5 @@
-/* fuzz_log_batch.c - libFuzzer target: arbitrary bytes as a log batch and as COMMIT.
+/* fuzz_log_batch.c - libFuzzer target: arbitrary bytes as a log batch, as COMMIT and as
+ * a segment's .index file (each also with its CRC made right, to get past it).
  *
  * Random bytes almost never carry a valid CRC32C, which would leave the record decoder
  * unexplored; so each input is decoded twice, as it is and with its CRC field made
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char why[256];
     size_t n = 0;
     log_commit_image img;
+    log_index_image idx0;
 
     log_batch_decode(data, size, count_record, &n, why, sizeof(why));
     if (size >= LOG_BATCH_HDR) {
@@ -58,5 +60,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&img, 0, sizeof(img));
     if (log_commit_image_decode(data, size, &img, why, sizeof(why)) == 0)
         log_commit_image_free(&img);
+    /* The metadata frame: make its length and CRC right so decoders see the body. */
+    if (size >= 16) {
+        uint8_t *copy = malloc(size);
+        log_index_image idx;
+        if (copy == NULL)
+            return 0;
+        memcpy(copy, data, size);
+        uint32_t len = (uint32_t)size;
+        memcpy(copy + 8, &len, 4);
+        uint32_t crc = util_crc32c(0, copy + 8, size - 8);
+        memcpy(copy + 4, &crc, 4);
+        if (log_index_decode(copy, size, &idx, why, sizeof(why)) == 0)
+            free(idx.entries);
+        memset(&img, 0, sizeof(img));
+        if (log_commit_image_decode(copy, size, &img, why, sizeof(why)) == 0)
+            log_commit_image_free(&img);
+        free(copy);
+    }
+    if (log_index_decode(data, size, &idx0, why, sizeof(why)) == 0)
+        free(idx0.entries);
     return 0;
 }

@@ -11,3 +11,7 @@ spool_add_test(test_log_commit SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_commit
                LIBS spool_log LABELS unit threads)
 spool_add_test(test_ckpt SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ckpt.c
                LIBS spool_ckpt LABELS unit)
+spool_add_test(test_log_segments SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_segments.c
+               LIBS spool_log LABELS unit threads)
+spool_add_test(test_log_crash SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_log_crash.c
+               LIBS spool_log LABELS unit chaos)

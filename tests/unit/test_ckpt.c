@@ -1,4 +1,6 @@
-/* test_ckpt.c - sink checkpoints: round trip, absent file, damaged file, bad names. */
+/* test_ckpt.c - sink checkpoints (the runtime's offsets store): round trip, absent file,
+ * damaged file, bad names, and atomic replacement (a crash mid-save leaves a stray
+ * temporary file and the previous checkpoint, never a mix). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,6 +127,37 @@ static void test_ckpt_bad_sink_names(void **state)
     test_rmdir(dir);
 }
 
+/* What a crash between writing the temporary file and the rename leaves: the old
+ * checkpoint wins, the stray temporary is ignored and replaced by the next save. */
+static void test_ckpt_replace_is_atomic(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char *tmp = test_path(dir, "sinks/s.ckpt.tmp");
+    char err[512] = "";
+    ckpt c = {0}, got;
+
+    for (int64_t i = 1; i <= 50; i++) {
+        assert_int_equal(ckpt_set(&c, "t", (int32_t)(i % 3), i), SPOOL_OK);
+        assert_int_equal(ckpt_save(dir, "s", &c, err, sizeof err), SPOOL_OK);
+    }
+    test_spit(tmp, "half-written garbage", 20);
+    assert_int_equal(ckpt_load(dir, "s", &got, err, sizeof err), SPOOL_OK);
+    assert_int_equal(ckpt_get(&got, "t", 2), 50);
+    assert_int_equal(ckpt_get(&got, "t", 1), 49);
+    assert_int_equal(ckpt_get(&got, "t", 0), 48);
+    ckpt_clear(&got);
+    assert_int_equal(ckpt_set(&c, "t", 0, 51), SPOOL_OK);
+    assert_int_equal(ckpt_save(dir, "s", &c, err, sizeof err), SPOOL_OK);
+    assert_int_equal(test_file_size(tmp), -1); /* renamed over the file */
+    assert_int_equal(ckpt_load(dir, "s", &got, err, sizeof err), SPOOL_OK);
+    assert_int_equal(ckpt_get(&got, "t", 0), 51);
+    ckpt_clear(&got);
+    ckpt_clear(&c);
+    free(tmp);
+    test_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_ckpt_round_trip),
         cmocka_unit_test(test_ckpt_damage_is_reported),
         cmocka_unit_test(test_ckpt_bad_sink_names),
+        cmocka_unit_test(test_ckpt_replace_is_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,8 +169,8 @@ typedef struct faults {
     log_io_op op2;            /* optionally a second step that fails (err2 != 0) */
     int nth2;
     int err2;
-    int calls[4];
-    int calls_after_fail[4];
+    int calls[LOG_IO_OPS];
+    int calls_after_fail[LOG_IO_OPS];
     int failed;
 } faults;
 

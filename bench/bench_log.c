@@ -1,0 +1,226 @@
+/* bench_log.c - prints the built-in log's append and read rates, and the machine's raw
+ * limit (the same bytes written with plain write() and one fdatasync per group).
+ *
+ * For 100-byte and 1-KiB records, 1, 4 and 16 partitions, and each durability mode, it
+ * appends in groups of about GROUP_BYTES (one log_commit per group, records spread
+ * round robin over the partitions), then reads every partition back with committed
+ * readers (page cache). Finally it writes a 1 GiB log and times a restart (log_open).
+ * Not a test: it asserts nothing. Run: build/bin/bench_log [DIR] (a directory on the
+ * filesystem to measure; default the current one). Takes well under a minute.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "spool/plugin.h"
+
+#define GROUP_BYTES (1u << 20)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: cannot remove %s\n", dir);
+}
+
+/* The raw limit: total bytes in chunks of group bytes, write() + fdatasync each. */
+static double raw_mbps(const char *base, size_t total, size_t group)
+{
+    char path[4200];
+    char *buf = malloc(group);
+    int fd;
+    double t0, t;
+
+    snprintf(path, sizeof path, "%s/raw", base);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || buf == NULL) {
+        perror("raw");
+        exit(1);
+    }
+    memset(buf, 'r', group);
+    t0 = now_s();
+    for (size_t done = 0; done < total; done += group) {
+        size_t n = total - done < group ? total - done : group;
+        if (write(fd, buf, n) != (ssize_t)n || fdatasync(fd) != 0) {
+            perror("raw write");
+            exit(1);
+        }
+    }
+    t = now_s() - t0;
+    close(fd);
+    unlink(path);
+    free(buf);
+    return (double)total / t / 1e6;
+}
+
+typedef struct result {
+    double append_rps, append_mbps, read_rps;
+    uint64_t bytes;
+} result;
+
+static result run(const char *base, size_t rec, int parts, log_durability d, size_t total)
+{
+    char dir[4200], err[1024];
+    log_store *s = NULL;
+    log_topic_config c;
+    log_open_opts o = {0};
+    result res = {0};
+    size_t per_group = GROUP_BYTES / rec, nrec = total / rec;
+    char *value = malloc(rec);
+    double t0, t;
+
+    snprintf(dir, sizeof dir, "%s/log", base);
+    rm_rf(dir);
+    memset(value, 'v', rec);
+    if (log_open_ex(dir, &o, &s, err, sizeof err) != SPOOL_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+        exit(1);
+    }
+    log_topic_config_init(&c);
+    c.partitions = parts;
+    c.durability = d;
+    c.flush_interval_ms = 100;
+    if (log_topic_create_ex(s, "b", &c, err, sizeof err) != SPOOL_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+        exit(1);
+    }
+    log_txn *txn = log_txn_new();
+    log_record r = {.value = value, .value_len = rec, .timestamp_ms = 1700000000000};
+    t0 = now_s();
+    for (size_t i = 0; i < nrec; i++) {
+        if (log_txn_add(txn, "b", (int32_t)(i % (size_t)parts), &r) != SPOOL_OK)
+            exit(1);
+        if ((i + 1) % per_group == 0 || i + 1 == nrec) {
+            if (log_commit(s, txn) != SPOOL_OK) {
+                log_last_error(s, err, sizeof err);
+                fprintf(stderr, "bench: %s\n", err);
+                exit(1);
+            }
+        }
+    }
+    t = now_s() - t0;
+    log_txn_free(txn);
+    for (int p = 0; p < parts; p++) {
+        log_segment_info *segs = NULL;
+        size_t n = 0;
+        log_partition_segments(s, "b", p, &segs, &n);
+        for (size_t k = 0; k < n; k++)
+            res.bytes += segs[k].bytes;
+        free(segs);
+    }
+    res.append_rps = (double)nrec / t;
+    res.append_mbps = (double)res.bytes / t / 1e6;
+    /* Committed reads from the page cache, partition after partition. */
+    size_t got = 0;
+    t0 = now_s();
+    for (int p = 0; p < parts; p++) {
+        log_reader *rd = NULL;
+        log_record rr;
+        log_reader_open(s, "b", p, 0, &rd);
+        while (log_reader_next(rd, &rr) == 1)
+            got++;
+        log_reader_close(rd);
+    }
+    t = now_s() - t0;
+    if (got != nrec)
+        fprintf(stderr, "bench: read %zu of %zu records\n", got, nrec);
+    res.read_rps = (double)got / t;
+    log_close(s);
+    free(value);
+    return res;
+}
+
+static void restart(const char *base)
+{
+    char dir[4200], err[1024];
+    log_store *s = NULL;
+    log_topic_config c;
+    size_t rec = 1024, nrec = (1u << 30) / rec;
+    char *value = calloc(1, rec);
+    double t0, t;
+
+    snprintf(dir, sizeof dir, "%s/log", base);
+    rm_rf(dir);
+    log_open(dir, &s, err, sizeof err);
+    log_topic_config_init(&c);
+    c.durability = LOG_DURABILITY_NONE;
+    log_topic_create_ex(s, "big", &c, err, sizeof err);
+    log_txn *txn = log_txn_new();
+    log_record r = {.value = value, .value_len = rec};
+    for (size_t i = 0; i < nrec; i++) {
+        log_txn_add(txn, "big", 0, &r);
+        if ((i + 1) % 4096 == 0)
+            log_commit(s, txn);
+    }
+    log_commit(s, txn);
+    log_txn_free(txn);
+    log_close(s);
+    t0 = now_s();
+    if (log_open(dir, &s, err, sizeof err) != SPOOL_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+        exit(1);
+    }
+    t = now_s() - t0;
+    log_segment_info *segs = NULL;
+    size_t n = 0;
+    uint64_t bytes = 0;
+    log_partition_segments(s, "big", 0, &segs, &n);
+    for (size_t k = 0; k < n; k++)
+        bytes += segs[k].bytes;
+    free(segs);
+    printf("\nrestart (log_open, unclean-safe recovery) with %.2f GiB in %zu segments: "
+           "%.3f s\n", (double)bytes / (1 << 30), n, t);
+    log_close(s);
+    free(value);
+    rm_rf(dir);
+}
+
+int main(int argc, char **argv)
+{
+    const char *where = argc > 1 ? argv[1] : ".";
+    char base[4096];
+    static const size_t sizes[] = {100, 1024};
+    static const int parts[] = {1, 4, 16};
+    static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
+                                           LOG_DURABILITY_NONE};
+
+    snprintf(base, sizeof base, "%s/bench-log-XXXXXX", where);
+    if (mkdtemp(base) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    printf("bench_log: groups of %u KiB (one log_commit each), data in %s\n",
+           GROUP_BYTES / 1024, base);
+    printf("%-6s %-5s %-9s %12s %9s %9s %7s %14s\n", "record", "parts", "mode", "append rec/s",
+           "MB/s", "raw MB/s", "of raw", "read rec/s");
+    for (size_t si = 0; si < 2; si++) {
+        size_t total = sizes[si] == 100 ? (48u << 20) : (96u << 20);
+        for (size_t pi = 0; pi < 3; pi++) {
+            double raw = 0;
+            for (size_t mi = 0; mi < 3; mi++) {
+                result r = run(base, sizes[si], parts[pi], modes[mi], total);
+                if (mi == 0) /* the raw limit for the same bytes, measured right after */
+                    raw = raw_mbps(base, (size_t)r.bytes, GROUP_BYTES);
+                printf("%-6zu %-5d %-9s %12.0f %9.1f %9.1f %6.0f%% %14.0f\n", sizes[si],
+                       parts[pi], log_durability_name(modes[mi]), r.append_rps,
+                       r.append_mbps, raw, 100.0 * r.append_mbps / raw, r.read_rps);
+                fflush(stdout);
+            }
+        }
+    }
+    restart(base);
+    rm_rf(base);
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* tools.h - the data-directory tools: spool topics, produce, consume, verify.
+ *
+ * Kafka's kafka-topics, console producer and consumer and a log fsck, on a data
+ * directory. Commands that only read (topics list/describe, consume, verify) open the
+ * log read-only: no lock, no truncation, no write, so they run safely beside a worker.
+ * Commands that write (topics create/delete, produce, verify --repair) take the lock
+ * and refuse with a clear message while a worker holds it.
+ *
+ * Each takes argc/argv starting at its own name and returns the process exit code:
+ * 0 ok, 1 runtime, 2 usage, 3 storage I/O, 4 corruption.
+ */
+#ifndef SPOOL_TOOLS_H
+#define SPOOL_TOOLS_H
+
+int tools_topics(int argc, char **argv);
+int tools_produce(int argc, char **argv);
+int tools_consume(int argc, char **argv);
+int tools_verify(int argc, char **argv);
+
+#endif /* SPOOL_TOOLS_H */
