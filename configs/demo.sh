@@ -24,8 +24,8 @@ echo done
 echo
 
 export PIPE_INPUT="$demo/input.txt" PIPE_OUTPUT="$demo/output.txt"
-echo "1. run the pipeline, and stop it partway (as SIGTERM would), after the sink's 10th checkpoint:"
-PIPE_FOLLOW=false SPOOL_FAILPOINT=sink.after_checkpoint:10:stop \
+echo "1. run the pipeline, and stop it partway (as SIGTERM would), after the source's 10th commit:"
+PIPE_FOLLOW=false SPOOL_FAILPOINT=source.after_commit:10:stop \
   "$spool" run --log-level warn --data-dir "$demo/data" "$top/configs/file-pipe.yaml" 2>/dev/null || true
 half=$(wc -l < "$demo/output.txt")
 echo "   stopped with $half of $lines lines in the output"

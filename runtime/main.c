@@ -18,19 +18,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "loader/loader.h"
+#include "tools/tools.h"
 #include "transform/transform.h"
+#include "util/units.h"
 #include "worker/worker.h"
 
 typedef struct cli {
     const char *plugin_path;
     const char *data_dir;
     int log_level;
+    int64_t shutdown_timeout_ms;
 } cli;
 
 static const char usage_main[] =
@@ -44,6 +48,10 @@ static const char usage_main[] =
     "  validate FILE     check FILE against the installed plugins, without running it\n"
     "  plugins [NAME]    list the plugins (or one) with their declared options\n"
     "  version           print the version and the plugin ABI\n"
+    "  topics SUBCMD     list, describe, create or delete the topics of a data directory\n"
+    "  produce TOPIC     append lines from standard input to TOPIC\n"
+    "  consume TOPIC     print the committed records of TOPIC\n"
+    "  verify            check every segment, index and commit of a data directory\n"
     "\n"
     "Run 'spool COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 stopped to\n"
@@ -59,7 +67,11 @@ static const char usage_run[] =
     "  --data-dir DIR      where the log and checkpoints live (default: the pipeline's\n"
     "                      data_dir, else ./spool-data)\n"
     "  --plugin-path DIRS  ':'-separated plugin directories searched first\n"
-    "  --log-level LEVEL   error, warn, info (default) or debug\n";
+    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+    "  --shutdown-timeout DURATION\n"
+    "                      on SIGINT or SIGTERM, how long sinks may take to deliver what\n"
+    "                      is already in the log before they stop anyway (default 30s;\n"
+    "                      what is left is delivered by the next run)\n";
 
 static const char usage_validate[] =
     "usage: spool validate [--plugin-path DIRS] FILE\n"
@@ -96,6 +108,7 @@ static int parse_options(int argc, char **argv, cli *c, const char *usage, int a
         {"plugin-path", required_argument, NULL, 'p'},
         {"data-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
+        {"shutdown-timeout", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -111,9 +124,16 @@ static int parse_options(int argc, char **argv, cli *c, const char *usage, int a
             break;
         case 'd':
         case 'l':
+        case 't':
             if (!allow_run)
                 goto bad;
-            if (ch == 'd') {
+            if (ch == 't') {
+                if (util_parse_duration(optarg, &c->shutdown_timeout_ms) != 0) {
+                    fprintf(stderr, "spool: --shutdown-timeout takes a duration such as "
+                                    "30s or 2m, not \"%s\"\n", optarg);
+                    return -1;
+                }
+            } else if (ch == 'd') {
                 c->data_dir = optarg;
             } else if ((c->log_level = parse_level(optarg)) == 0) {
                 fprintf(stderr, "spool: --log-level takes error, warn, info or debug, "
@@ -293,12 +313,22 @@ static int cmd_plugins(int argc, char **argv)
     return code;
 }
 
-/* Waits for the worker to finish by itself or for a signal. Shows progress on a
- * terminal. Returns the exit code. */
-static int run_until_done(worker *w)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the worker to finish by itself or for a signal; the first signal starts an
+ * orderly stop (sources end, sinks drain), which becomes a halt after the shutdown
+ * timeout; a second signal exits at once. Shows progress on a terminal. Returns the
+ * exit code. */
+static int run_until_done(worker *w, int64_t shutdown_timeout_ms)
 {
     sigset_t set;
     int sfd, stops = 0, tty = isatty(STDERR_FILENO);
+    int64_t halt_at = -1;
     worker_stats st;
 
     sigemptyset(&set);
@@ -307,14 +337,26 @@ static int run_until_done(worker *w)
     sfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) {
         worker_log(SPOOL_LOG_ERROR, "spool", "cannot receive signals: %s", strerror(errno));
-        worker_stop(w);
+        worker_halt(w);
         int code = worker_join(w);
         return code != 0 ? code : EXIT_RUNTIME;
     }
     for (;;) {
         struct pollfd fds[2] = {{.fd = worker_done_fd(w), .events = POLLIN},
                                 {.fd = sfd, .events = POLLIN}};
-        int n = poll(fds, 2, tty ? 1000 : -1);
+        int timeout = tty ? 1000 : -1;
+        if (halt_at >= 0) {
+            int64_t left = halt_at - mono_ms();
+            if (left <= 0) {
+                worker_log(SPOOL_LOG_WARN, "spool", "shutdown timeout: sinks stop now; "
+                           "what they did not deliver yet is delivered by the next run");
+                worker_halt(w);
+                halt_at = -1;
+            } else if (timeout < 0 || left < timeout) {
+                timeout = (int)left;
+            }
+        }
+        int n = poll(fds, 2, timeout);
         if (n < 0 && errno == EINTR)
             continue;
         if (fds[0].revents & POLLIN)
@@ -324,19 +366,20 @@ static int run_until_done(worker *w)
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (++stops > 1) {
                     fprintf(stderr, "\nspool: second signal: exiting now; the next run "
-                                    "recovers from the last commit\n");
+                                    "resumes from the last checkpoints\n");
                     _exit(130);
                 }
-                worker_log(SPOOL_LOG_INFO, "spool", "%s: stopping after the current "
-                           "batches (send it again to exit at once)",
+                worker_log(SPOOL_LOG_INFO, "spool", "%s: stopping the sources; sinks "
+                           "deliver what is in the log (send it again to exit at once)",
                            si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 worker_stop(w);
+                halt_at = mono_ms() + shutdown_timeout_ms;
             }
         }
         if (tty) {
             worker_get_stats(w, &st);
-            fprintf(stderr, "\rspool: %llu records in, %llu delivered   ", st.produced,
-                    st.delivered);
+            fprintf(stderr, "\rspool: %llu records in, %llu delivered, %llu set aside   ",
+                    st.produced, st.delivered, st.dead_lettered);
         }
     }
     if (tty)
@@ -345,9 +388,25 @@ static int run_until_done(worker *w)
     return worker_join(w);
 }
 
+/* Prints each connector task's final state, for the operator reading the end of the
+ * output. */
+static void report_tasks(worker *w)
+{
+    for (size_t i = 0; i < worker_task_count(w); i++) {
+        worker_task_info ti;
+        worker_task_get(w, i, &ti);
+        if (ti.state == WORKER_FAILED)
+            worker_log(SPOOL_LOG_ERROR, ti.task, "FAILED after %llu records: %s",
+                       ti.records, ti.reason);
+        else
+            worker_log(SPOOL_LOG_INFO, ti.task, "%s: %llu records%s", worker_state_name(ti.state),
+                       ti.records, ti.failed_records ? ", some set aside" : "");
+    }
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    cli c = {.log_level = SPOOL_LOG_INFO};
+    cli c = {.log_level = SPOOL_LOG_INFO, .shutdown_timeout_ms = 30000};
     loader *l = NULL;
     config_pipeline *p = NULL;
     worker *w = NULL;
@@ -385,18 +444,20 @@ static int cmd_run(int argc, char **argv)
     }
     worker_log(SPOOL_LOG_INFO, "spool", "running %s: %zu sources, %zu sinks, data in %s",
                argv[i], p->nsources, p->nsinks, data_dir);
-    code = worker_start(w);
-    if (code == 0)
-        code = run_until_done(w);
-    else
-        worker_join(w);
+    worker_start(w);
+    code = run_until_done(w, c.shutdown_timeout_ms);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     worker_get_stats(w, &st);
+    report_tasks(w);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     worker_log(code == 0 ? SPOOL_LOG_INFO : SPOOL_LOG_ERROR, "spool",
-               "%s after %.1f s: %llu records committed to the log, %llu delivered to "
-               "sinks (exit %d)", code == 0 ? "stopped" : "failed",
+               "%s after %.2f s: %llu records committed to the log, %llu delivered to "
+               "sinks, %llu set aside; peak RSS %.1f MiB (exit %d)",
+               code == 0 ? "stopped" : "failed",
                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-               st.produced, st.delivered, code);
+               st.produced, st.delivered, st.dead_lettered, (double)ru.ru_maxrss / 1024.0,
+               code);
 out:
     worker_free(w);
     config_free(p);
@@ -425,6 +486,14 @@ int main(int argc, char **argv)
         printf("spool %s (plugin ABI %d)\n", SPOOL_VERSION_STRING, SPOOL_ABI_VERSION);
         return 0;
     }
+    if (strcmp(cmd, "topics") == 0)
+        return tools_topics(argc - 1, argv + 1);
+    if (strcmp(cmd, "produce") == 0)
+        return tools_produce(argc - 1, argv + 1);
+    if (strcmp(cmd, "consume") == 0)
+        return tools_consume(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return tools_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_main, stdout);
         return 0;

@@ -38,11 +38,43 @@ static const spool_option config_opt_tasks = {
     sizeof(spool_option), SPOOL_OPT_INT, "tasks", "1", 0, 1, 256, NULL,
     "number of tasks reading the sink's topics in parallel"};
 
+/* errors: how a connector treats failures, declared like a plugin's options. */
+static const char *const config_tolerance_choices[] = {"none", "all", NULL};
+static const spool_option config_opt_tolerance = {
+    sizeof(spool_option), SPOOL_OPT_ENUM, "tolerance", "none", 0, 0, 0,
+    config_tolerance_choices,
+    "none: a record that fails stops the connector (FAILED); all: it is set aside"};
+static const spool_option config_opt_dead_letter = {
+    sizeof(spool_option), SPOOL_OPT_STRING, "dead_letter_topic", NULL, 0, 0, 0, NULL,
+    "with tolerance all, the declared topic that receives failed records"};
+static const spool_option config_opt_retry_max = {
+    sizeof(spool_option), SPOOL_OPT_INT, "retry_max", "20", 0, 0, 1000000, NULL,
+    "retries of a transient failure before the connector fails; 0: none"};
+static const spool_option config_opt_retry_timeout = {
+    sizeof(spool_option), SPOOL_OPT_DURATION, "retry_timeout", "5m", 0, 0, INT64_MAX, NULL,
+    "how long transient failures are retried before the connector fails"};
+static const spool_option config_opt_retry_backoff_max = {
+    sizeof(spool_option), SPOOL_OPT_DURATION, "retry_backoff_max", "30s", 0, 1, INT64_MAX,
+    NULL, "the longest wait between two retries (backoff doubles from 100ms, with jitter)"};
+static const spool_option *const config_errors_opts[] = {
+    &config_opt_tolerance, &config_opt_dead_letter, &config_opt_retry_max,
+    &config_opt_retry_timeout, &config_opt_retry_backoff_max};
+
+/* batch: the bounds on what a task holds in memory at once. */
+static const spool_option config_opt_batch_records = {
+    sizeof(spool_option), SPOOL_OPT_INT, "max_records", "4096", 0, 1, 1000000, NULL,
+    "records a task gathers before committing (source) or delivering (sink)"};
+static const spool_option config_opt_batch_bytes = {
+    sizeof(spool_option), SPOOL_OPT_SIZE, "max_bytes", "8MiB", 0, 1024,
+    INT64_C(1) << 30, NULL, "bytes a task gathers before committing or delivering"};
+static const spool_option *const config_batch_opts[] = {&config_opt_batch_records,
+                                                        &config_opt_batch_bytes};
+
 static const char *const config_top_keys[] = {"data_dir", "topics", "sources", "sinks"};
 static const char *const config_source_keys[] = {"connector", "topic", "key", "transforms",
-                                                 "config"};
+                                                 "config", "errors", "batch"};
 static const char *const config_sink_keys[] = {"connector", "topics", "tasks", "transforms",
-                                               "config"};
+                                               "config", "errors", "batch"};
 
 #define CONFIG_NKEYS(a) (sizeof(a) / sizeof *(a))
 
@@ -207,6 +239,13 @@ static const config_topic *config_topic_find(const config_pipeline *p, const cha
 static void config_topic_ref(config_ctx *c, const config_pipeline *p, const yaml_node_t *n,
                              const char *path, const char *name)
 {
+    config_topic_ref_at(c, p, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1,
+                        path, name);
+}
+
+void config_topic_ref_at(config_ctx *c, const config_pipeline *p, int line, int column,
+                         const char *path, const char *name)
+{
     if (config_topic_find(p, name))
         return;
     const char **names = calloc(p->ntopics ? p->ntopics : 1, sizeof *names);
@@ -235,7 +274,7 @@ static void config_topic_ref(config_ctx *c, const config_pipeline *p, const yaml
     if (b.failed)
         config_nomem(c);
     else
-        config_error(c, n, path, "topic %s is not declared%s", shown, b.s);
+        config_error_at(c, line, column, path, "topic %s is not declared%s", shown, b.s);
     config_buf_free(&b);
     free(names);
 }
@@ -319,6 +358,76 @@ static const config_connector *config_source_find(const config_pipeline *p,
     return NULL;
 }
 
+/* errors: {tolerance, dead_letter_topic, retry_max, retry_timeout, retry_backoff_max} */
+static int config_connector_errors(config_ctx *c, const config_pipeline *p,
+                                   config_connector *cc, yaml_node_t *n, const char *path)
+{
+    char epath[CONFIG_PATH_MAX];
+    config_value *v = NULL;
+    size_t nv = 0;
+
+    if (n == NULL)
+        return 0;
+    config_path(epath, path, "errors");
+    if (!config_is_null(n) && n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, epath, "got %s; expected a map such as {tolerance: all, "
+                                  "dead_letter_topic: failed-events}",
+                     config_kind_name(n));
+        return 0;
+    }
+    if (config_options(c, config_errors_opts, CONFIG_NKEYS(config_errors_opts), "spool", n,
+                       n, epath, &v, &nv))
+        return -1;
+    cc->errors_tolerate = v[0].number == 1;
+    cc->retry_max = v[2].number;
+    cc->retry_timeout_ms = v[3].number;
+    cc->retry_backoff_max_ms = v[4].number;
+    if (v[1].text != NULL) {
+        char dpath[CONFIG_PATH_MAX];
+        config_path(dpath, epath, "dead_letter_topic");
+        cc->dead_letter_topic = strdup(v[1].text);
+        if (cc->dead_letter_topic == NULL) {
+            config_nomem(c);
+        } else if (!cc->errors_tolerate) {
+            config_error_at(c, v[1].line, v[1].column, dpath,
+                            "a dead-letter topic needs tolerance: all (with tolerance: "
+                            "none a failed record stops the connector); expected "
+                            "tolerance: all beside it");
+        } else if (config_topic_find(p, cc->dead_letter_topic) == NULL) {
+            config_error_at(c, v[1].line, v[1].column, dpath,
+                            "topic \"%.200s\" is not declared; expected a topic declared "
+                            "under topics:", cc->dead_letter_topic);
+        }
+    }
+    config_values_free(v, nv);
+    return 0;
+}
+
+/* batch: {max_records, max_bytes} */
+static int config_connector_batch(config_ctx *c, config_connector *cc, yaml_node_t *n,
+                                  const char *path)
+{
+    char bpath[CONFIG_PATH_MAX];
+    config_value *v = NULL;
+    size_t nv = 0;
+
+    if (n == NULL)
+        return 0;
+    config_path(bpath, path, "batch");
+    if (!config_is_null(n) && n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, bpath, "got %s; expected a map such as {max_records: 4096, "
+                                  "max_bytes: 8MiB}", config_kind_name(n));
+        return 0;
+    }
+    if (config_options(c, config_batch_opts, CONFIG_NKEYS(config_batch_opts), "spool", n, n,
+                       bpath, &v, &nv))
+        return -1;
+    cc->batch_max_records = v[0].number;
+    cc->batch_max_bytes = v[1].number;
+    config_values_free(v, nv);
+    return 0;
+}
+
 static int config_connector_one(config_ctx *c, const config_pipeline *p,
                                 const config_entry *ent, uint32_t kind,
                                 config_connector *cc)
@@ -328,7 +437,7 @@ static int config_connector_one(config_ctx *c, const config_pipeline *p,
                                                         : config_sink_keys;
     size_t nkeys = kind == SPOOL_KIND_SOURCE ? CONFIG_NKEYS(config_source_keys)
                                              : CONFIG_NKEYS(config_sink_keys);
-    yaml_node_t *field[5] = {NULL};
+    yaml_node_t *field[7] = {NULL};
     char path[CONFIG_PATH_MAX], fpath[CONFIG_PATH_MAX], shown[128];
     config_entry *e = NULL;
     size_t ne = 0;
@@ -337,6 +446,11 @@ static int config_connector_one(config_ctx *c, const config_pipeline *p,
     config_path(path, section, ent->key);
     cc->kind = (int)kind;
     cc->tasks = 1;
+    cc->retry_max = 20;
+    cc->retry_timeout_ms = 5 * 60 * 1000;
+    cc->retry_backoff_max_ms = 30 * 1000;
+    cc->batch_max_records = 4096;
+    cc->batch_max_bytes = 8 << 20;
     cc->line = (int)ent->knode->start_mark.line + 1;
     cc->column = (int)ent->knode->start_mark.column + 1;
     cc->name = strdup(ent->key);
@@ -402,12 +516,14 @@ static int config_connector_one(config_ctx *c, const config_pipeline *p,
         else if (!config_get_string(c, field[1], fpath, 0, "a topic name", &cc->topic))
             config_topic_ref(c, p, field[1], fpath, cc->topic);
         config_path(fpath, path, "key");
+        const char *why;
         if (field[2] &&
             !config_get_string(c, field[2], fpath, 0, "a JSON field name",
                                &cc->key_field) &&
-            !*cc->key_field)
-            config_error(c, field[2], fpath, "an empty field name; expected the JSON "
-                                             "field whose value is the record key");
+            (why = config_field_path_problem(cc->key_field)) != NULL)
+            config_error(c, field[2], fpath, "%s; expected the JSON field whose value is "
+                                             "the record key, such as id or resource.id",
+                         why);
     } else {
         config_path(fpath, path, "topics");
         if (!field[1])
@@ -424,9 +540,13 @@ static int config_connector_one(config_ctx *c, const config_pipeline *p,
     if (c->stop)
         goto out;
 
+    if (config_connector_errors(c, p, cc, field[5], path) ||
+        config_connector_batch(c, cc, field[6], path))
+        goto out;
+
     config_path(fpath, path, "transforms");
     if (field[3] &&
-        config_transforms(c, field[3], fpath, &cc->transforms, &cc->ntransforms))
+        config_transforms(c, p, field[3], fpath, &cc->transforms, &cc->ntransforms))
         goto out;
 
     config_path(fpath, path, "config");
@@ -713,6 +833,7 @@ static void config_connectors_free(config_connector *cc, size_t n)
             free(cc[i].topics);
         }
         config_values_free(cc[i].values, cc[i].nvalues);
+        free(cc[i].dead_letter_topic);
         config_transforms_free(cc[i].transforms, cc[i].ntransforms);
     }
     free(cc);

@@ -7,6 +7,9 @@
  *     sources: {NAME: {connector: C, topic: T, key: FIELD, transforms: [...], config: {...}}}
  *     sinks:   {NAME: {connector: C, topics: [T...], tasks: N, transforms: [...], config: {...}}}
  *
+ * A transforms: item is {NAME: {options}}, optionally with a `when:` or `unless:`
+ * predicate beside NAME: {field: F, equals: V | in: [V...] | exists: BOOL} or {topic: T}.
+ *
  * Every connector's and transform's config is checked against the options its plugin
  * declares before any plugin code runs: unknown keys (with a "did you mean"), wrong
  * types, values out of range, missing required options, unknown connectors and topics
@@ -39,12 +42,37 @@ typedef struct config_value {
     int line, column;          /* where it was written (0 when defaulted) */
 } config_value;
 
+/* What a predicate tests (config_predicate.kind). */
+typedef enum config_predicate_kind {
+    CONFIG_PRED_EQUALS = 1,    /* the field's value, as text, equals `equals` */
+    CONFIG_PRED_IN = 2,        /* the field's value, as text, is one of `in` */
+    CONFIG_PRED_EXISTS = 3,    /* the field is present (exists 1) or absent (exists 0) */
+    CONFIG_PRED_TOPIC = 4      /* the record's topic is `topic` */
+} config_predicate_kind;
+
+/* A transform item's `when:` (negate 0) or `unless:` (negate 1), as Kafka Connect's
+ * predicates: the record goes through the transform only when the predicate's test,
+ * inverted by negate, holds; otherwise it skips that transform. Evaluated by
+ * transform_predicate_match(). */
+typedef struct config_predicate {
+    int negate;                /* 1: written as unless: */
+    int kind;                  /* config_predicate_kind */
+    char *field;               /* dot path ("a.b"); NULL for CONFIG_PRED_TOPIC */
+    char *equals;              /* CONFIG_PRED_EQUALS */
+    char **in;                 /* CONFIG_PRED_IN: NULL-terminated, nin >= 1 */
+    size_t nin;
+    int exists;                /* CONFIG_PRED_EXISTS: 1 or 0 */
+    char *topic;               /* CONFIG_PRED_TOPIC: a topic declared under topics: */
+    int line, column;          /* where `when`/`unless` was written */
+} config_predicate;
+
 typedef struct config_transform {
     char *name;                /* e.g. "filter" */
     const loader_plugin *plugin;
     config_value *values;      /* one per declared option, in declaration order */
     size_t nvalues;
     int line, column;
+    config_predicate *predicate;   /* when:/unless:; NULL: every record */
 } config_transform;
 
 typedef struct config_connector {
@@ -62,6 +90,15 @@ typedef struct config_connector {
     config_transform *transforms;
     size_t ntransforms;
     int line, column;
+    /* errors: */
+    int errors_tolerate;       /* tolerance: all (1) or none (0) */
+    char *dead_letter_topic;   /* NULL: failed records are logged and skipped */
+    int64_t retry_max;         /* retries of SPOOL_RETRY before FAILED */
+    int64_t retry_timeout_ms;  /* how long to retry before FAILED */
+    int64_t retry_backoff_max_ms;
+    /* batch: */
+    int64_t batch_max_records;
+    int64_t batch_max_bytes;
 } config_connector;
 
 typedef struct config_topic {

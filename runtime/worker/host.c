@@ -69,7 +69,15 @@ static const char *host_task_name(spool_task *t)
 
 static int host_stopping(spool_task *t)
 {
-    return t != NULL && atomic_load(&t->w->stop);
+    if (t == NULL)
+        return 0;
+    if (t->owner != NULL)
+        t = t->owner;
+    /* Sinks go on through worker_stop() to drain what is committed. */
+    if (t->plugin->desc->kind == SPOOL_KIND_SINK)
+        return atomic_load(&t->w->halt) || atomic_load(&t->stop_req);
+    return atomic_load(&t->w->stop) || atomic_load(&t->stop_req) ||
+           atomic_load(&t->pause_req);
 }
 
 static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *position,
@@ -82,21 +90,9 @@ static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *po
         return worker_stage_push(t->owner, t->stage + 1, rec);
     if (t->plugin->desc->kind != SPOOL_KIND_SOURCE)
         return SPOOL_EINVAL;
-    if (atomic_load(&t->w->stop))
+    if (atomic_load(&t->w->stop) || atomic_load(&t->stop_req))
         return SPOOL_ESTOP;
-    if (position != NULL) {
-        if (position_len > t->pending_cap) {
-            void *p = realloc(t->pending_pos, position_len);
-            if (p == NULL)
-                return SPOOL_ENOMEM;
-            t->pending_pos = p;
-            t->pending_cap = position_len;
-        }
-        memcpy(t->pending_pos, position, position_len);
-        t->pending_len = position_len;
-        t->pending_set = 1;
-    }
-    return worker_stage_push(t, 0, rec);
+    return worker_source_emit(t, rec, position, position_len);
 }
 
 static spool_rc host_source_position(spool_task *t, const void **position, size_t *len)
@@ -150,6 +146,14 @@ static spool_rc host_seek(spool_task *t, const char *topic, int32_t partition,
                                                                      : SPOOL_ENOMEM;
 }
 
+static spool_rc host_reject(spool_task *t, const spool_record *rec, const char *reason)
+{
+    if (t == NULL || rec == NULL || !(t->in_put || t->in_flush) ||
+        t->plugin->desc->kind != SPOOL_KIND_SINK)
+        return SPOOL_EINVAL;
+    return worker_sink_reject(t, rec, reason != NULL ? reason : "rejected by the sink");
+}
+
 static const spool_host host_table = {
     .struct_size = sizeof(spool_host),
     .abi_version = SPOOL_ABI_VERSION,
@@ -166,6 +170,7 @@ static const spool_host host_table = {
     .sink_position = host_sink_position,
     .set_sink_position = host_set_sink_position,
     .seek = host_seek,
+    .reject = host_reject,
 };
 
 const spool_host *worker_host(void)

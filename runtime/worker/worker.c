@@ -10,16 +10,28 @@
  * their offsets, and a resumable sink its position, saved by the runtime after every
  * successful flush.
  *
- * The worker finishes by itself when every source has reported the end of its input
- * and every sink has delivered everything committed; otherwise it runs until
- * worker_stop(). The first failure decides the exit code.
+ * Failures are the connector's, not the worker's: a task that fails goes to FAILED with
+ * its reason and the others run on. Transient failures (SPOOL_RETRY) are retried with
+ * exponential backoff and jitter, bounded by count and time. A record that fails
+ * (a transform refuses it, a sink rejects it) either fails the connector (errors:
+ * {tolerance: none}, the default) or is set aside, into the dead-letter topic when one
+ * is named, with headers saying what failed where. Only what threatens stored data
+ * (a storage I/O error, corruption) stops the whole worker, with exit code 3 or 4.
+ *
+ * Memory is bounded by each connector's batch limits: a source commits as soon as its
+ * pending records reach them (the commit blocks while the log is behind: that is the
+ * backpressure), and a sink delivers at most one batch at a time.
+ *
+ * Shutdown comes in two steps: worker_stop() ends the sources after their last commit
+ * and lets the sinks drain everything committed; worker_halt() ends the sinks after
+ * their current batch. Either way nothing is lost, since every checkpoint is exact.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,9 +41,7 @@
 
 #define SOURCE_POLL_MS 200
 #define SINK_WAIT_MS 500
-#define SINK_BATCH_MAX 4096
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 
 /* ---- Logging ---------------------------------------------------------------------- */
 
@@ -75,7 +85,7 @@ void worker_log(int level, const char *who, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- Failure, stop and backoff ------------------------------------------------------ */
+/* ---- Stop, failure, states -------------------------------------------------------- */
 
 static void worker_signal_done(struct worker *w)
 {
@@ -84,14 +94,27 @@ static void worker_signal_done(struct worker *w)
         worker_log(SPOOL_LOG_WARN, "worker", "cannot signal the end: %s", strerror(errno));
 }
 
-void worker_stop(worker *w)
+/* Wakes every task that waits: on the condition variable or for new log data. */
+static void worker_wake(struct worker *w)
 {
     pthread_mutex_lock(&w->lock);
-    atomic_store(&w->stop, 1);
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
     if (w->log != NULL)
         log_wakeup(w->log);
+}
+
+void worker_stop(worker *w)
+{
+    atomic_store(&w->stop, 1);
+    worker_wake(w);
+}
+
+void worker_halt(worker *w)
+{
+    atomic_store(&w->stop, 1);
+    atomic_store(&w->halt, 1);
+    worker_wake(w);
 }
 
 void worker_fail(struct worker *w, int code, const char *who, const char *fmt, ...)
@@ -104,32 +127,176 @@ void worker_fail(struct worker *w, int code, const char *who, const char *fmt, .
     if (w->exit_code == 0)
         w->exit_code = code;
     pthread_mutex_unlock(&w->lock);
-    worker_stop(w);
-    worker_signal_done(w);
+    worker_halt(w);
 }
 
-/* Waits ms milliseconds or until the worker stops. Returns 1 when stopping. */
-static int worker_backoff(struct worker *w, int ms)
+const char *worker_state_name(int state)
+{
+    static const char *const names[] = {"RUNNING", "PAUSED", "FAILED", "STOPPED",
+                                        "UNASSIGNED"};
+    return state >= 0 && state <= WORKER_UNASSIGNED ? names[state] : "UNKNOWN";
+}
+
+/* Records that something observable happened, for worker_wait_event(). */
+static void worker_event(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    atomic_fetch_add(&w->events, 1);
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+unsigned long long worker_events(worker *w)
+{
+    return atomic_load(&w->events);
+}
+
+unsigned long long worker_wait_event(worker *w, unsigned long long seen, int timeout_ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (atomic_load(&w->events) == seen)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&w->lock);
+    return atomic_load(&w->events);
+}
+
+static void task_set_state(struct spool_task *t, int state)
+{
+    int old = atomic_exchange(&t->status, state);
+    if (old != state && state != WORKER_FAILED)
+        worker_log(SPOOL_LOG_INFO, t->name, "%s", worker_state_name(state));
+    worker_event(t->w);
+}
+
+/* Puts the task in FAILED with a reason; its loop ends at its next check. */
+static void task_fail(struct spool_task *t, const char *fmt, ...) SPOOL_PRINTF(2, 3);
+static void task_fail(struct spool_task *t, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&t->w->lock);
+    va_start(ap, fmt);
+    vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&t->w->lock);
+    atomic_store(&t->status, WORKER_FAILED);
+    atomic_store(&t->stop_req, 1);
+    worker_log(SPOOL_LOG_ERROR, t->name, "FAILED: %s", t->reason);
+    worker_event(t->w);
+}
+
+static int task_failed(const struct spool_task *t)
+{
+    return atomic_load(&((struct spool_task *)t)->status) == WORKER_FAILED;
+}
+
+/* Sources stop on worker_stop(); sinks only on worker_halt(), after draining. */
+static int task_stopping(struct spool_task *t)
+{
+    if (atomic_load(&t->stop_req) || atomic_load(&t->w->halt))
+        return 1;
+    return t->cc->kind == SPOOL_KIND_SOURCE && atomic_load(&t->w->stop);
+}
+
+/* Waits ms milliseconds, or until the task must stop or is paused. Returns 1 when it
+ * must stop. */
+static int task_wait(struct spool_task *t, int64_t ms)
+{
+    struct timespec until;
+    struct worker *w = t->w;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(ms / 1000);
     until.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&w->lock);
-    while (!atomic_load(&w->stop))
+    while (!task_stopping(t))
         if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&w->lock);
-    return atomic_load(&w->stop);
+    return task_stopping(t);
 }
 
-static int next_backoff(int ms)
+/* Holds the task while it is paused. Returns 1 when it must stop. */
+static int task_pause_point(struct spool_task *t)
 {
-    return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+    struct worker *w = t->w;
+    if (!atomic_load(&t->pause_req))
+        return task_stopping(t);
+    task_set_state(t, WORKER_PAUSED);
+    pthread_mutex_lock(&w->lock);
+    while (atomic_load(&t->pause_req) && !task_stopping(t) &&
+           !(t->cc->kind == SPOOL_KIND_SINK && atomic_load(&w->stop)))
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    if (task_stopping(t))
+        return 1;
+    task_set_state(t, WORKER_RUNNING);
+    return 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Record timestamps: the coarse clock is read without a system call and is exact to a
+ * few milliseconds, which is what a record timestamp promises. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- Retries ------------------------------------------------------------------------ */
+
+typedef struct retry_state {
+    int64_t first_ms;
+    int64_t attempts;
+    int64_t backoff_ms;
+} retry_state;
+
+/* After a SPOOL_RETRY: waits the next backoff (exponential, with jitter: between half
+ * and all of it, so that tasks failing together do not retry together), or fails the
+ * task when the connector's retry_max or retry_timeout is used up. Returns 0 to try
+ * again, 1 to give up (failed or stopping). */
+static int task_retry(struct spool_task *t, retry_state *r, const char *what)
+{
+    const config_connector *cc = t->cc;
+    int64_t now = mono_ms();
+    if (r->attempts == 0) {
+        r->first_ms = now;
+        r->backoff_ms = BACKOFF_MIN_MS;
+    }
+    if (r->attempts >= cc->retry_max || now - r->first_ms >= cc->retry_timeout_ms) {
+        task_fail(t, "%s still failing after %" PRId64 " retries over %" PRId64 " ms: %s",
+                  what, r->attempts, now - r->first_ms,
+                  t->error[0] ? t->error : "transient failure");
+        return 1;
+    }
+    r->attempts++;
+    int64_t wait = r->backoff_ms / 2 + (int64_t)(rand_r(&t->rng) % (unsigned)(r->backoff_ms / 2 + 1));
+    worker_log(SPOOL_LOG_WARN, t->name, "%s: %s; retry %" PRId64 " of %" PRId64 " in %" PRId64
+               " ms", what, t->error[0] ? t->error : "transient failure", r->attempts,
+               cc->retry_max, wait);
+    if (task_wait(t, wait))
+        return 1;
+    r->backoff_ms = r->backoff_ms * 2 > cc->retry_backoff_max_ms ? cc->retry_backoff_max_ms
+                                                                  : r->backoff_ms * 2;
+    return 0;
 }
 
 /* Failpoints (see worker_int.h). Their names: source.after_commit, sink.after_put,
@@ -170,11 +337,83 @@ static int log_exit_code(int rc)
     return rc == LOG_EIO ? EXIT_STORAGE : rc == LOG_ECORRUPT ? EXIT_CORRUPT : EXIT_RUNTIME;
 }
 
-static int64_t now_ms(void)
+/* True for the log errors that stop the whole worker. */
+static int log_fatal(int rc)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rc == LOG_EIO || rc == LOG_ECORRUPT;
+}
+
+/* ---- Dead letters ----------------------------------------------------------------------- */
+
+/* Adds rec to txn for the connector's dead-letter topic, with headers naming what failed,
+ * where, and (for sinks) the record's own topic, partition and offset. */
+static int dlq_add(struct spool_task *t, log_txn *txn, const spool_record *rec,
+                   const char *stage, const char *reason, int with_origin)
+{
+    const char *topic = t->cc->dead_letter_topic;
+    int32_t parts = log_topic_partitions(t->w->log, topic);
+    size_t nh = rec->header_count + 6, k = 0;
+    log_header *h = calloc(nh, sizeof(*h));
+    char part[16], off[24];
+    int rc;
+
+    if (h == NULL || parts <= 0) {
+        free(h);
+        return SPOOL_ENOMEM;
+    }
+    for (size_t i = 0; i < rec->header_count; i++)
+        h[k++] = (log_header){rec->headers[i].key, strlen(rec->headers[i].key),
+                              rec->headers[i].value, rec->headers[i].value_len};
+#define DLQ_HEADER(name, text) \
+    h[k++] = (log_header){name, sizeof(name) - 1, text, strlen(text)}
+    DLQ_HEADER("spool.error", reason);
+    DLQ_HEADER("spool.stage", stage);
+    DLQ_HEADER("spool.connector", t->cc->name);
+    if (with_origin) {
+        snprintf(part, sizeof(part), "%" PRId32, rec->partition);
+        snprintf(off, sizeof(off), "%" PRId64, rec->offset);
+        DLQ_HEADER("spool.topic", rec->topic != NULL ? rec->topic : "");
+        DLQ_HEADER("spool.partition", part);
+        DLQ_HEADER("spool.offset", off);
+    }
+#undef DLQ_HEADER
+    log_record lr = {.key = rec->key, .key_len = rec->key_len, .value = rec->value,
+                     .value_len = rec->value_len, .headers = h, .header_count = k,
+                     .timestamp_ms = rec->timestamp_ms != 0 ? rec->timestamp_ms : now_ms()};
+    int32_t p = rec->key != NULL ? log_partition_for_key(rec->key, rec->key_len, parts)
+                                 : (int32_t)(t->round_robin++ % (uint32_t)parts);
+    rc = log_txn_add(txn, topic, p, &lr);
+    free(h);
+    return rc;
+}
+
+/* A record failed at stage: with tolerance none the connector fails (return -1); with
+ * tolerance all it is set aside, into the dead-letter topic when there is one (return
+ * 0, processing goes on). */
+static int task_record_failed(struct spool_task *t, log_txn *txn, const spool_record *rec,
+                              const char *stage, const char *reason, int with_origin)
+{
+    char where[160] = "";
+    if (with_origin)
+        snprintf(where, sizeof(where), " at %.100s/%" PRId32 "@%" PRId64,
+                 rec->topic != NULL ? rec->topic : "?", rec->partition, rec->offset);
+    if (!t->cc->errors_tolerate) {
+        task_fail(t, "record%s failed in %s: %s; fix the record or the pipeline, or set "
+                  "errors: {tolerance: all, dead_letter_topic: ...} to set such records "
+                  "aside", where, stage, reason);
+        return -1;
+    }
+    if (t->cc->dead_letter_topic != NULL &&
+        dlq_add(t, txn, rec, stage, reason, with_origin) != SPOOL_OK) {
+        task_fail(t, "out of memory setting aside a failed record");
+        return -1;
+    }
+    unsigned long long n = atomic_fetch_add(&t->failed_records, 1) + 1;
+    atomic_fetch_add(&t->w->dead_lettered, 1);
+    worker_log(SPOOL_LOG_WARN, t->name, "record%s failed in %s (%s); set aside%s%s (%llu so "
+               "far)", where, stage, reason, t->cc->dead_letter_topic ? " to " : "",
+               t->cc->dead_letter_topic ? t->cc->dead_letter_topic : "", n);
+    return 0;
 }
 
 /* ---- Stages: transforms, then the source's or the sink's final stage ---------------- */
@@ -192,8 +431,8 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
     spool_rc rc = SPOOL_OK;
 
     if (parts <= 0) {
-        snprintf(t->error, sizeof(t->error), "record for topic \"%s\", which the "
-                 "pipeline does not declare; add it under topics:", topic);
+        snprintf(t->error, sizeof(t->error), "the record is for topic \"%.200s\", which "
+                 "the pipeline does not declare; add it under topics:", topic);
         return SPOOL_EINVAL;
     }
     if (key == NULL && t->cc->key_field != NULL) {
@@ -205,9 +444,9 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
     }
     if (rec->partition >= 0) {
         if (rec->partition >= parts) {
-            snprintf(t->error, sizeof(t->error), "record for partition %" PRId32 " of "
-                     "topic \"%s\", which has %" PRId32 " partitions", rec->partition,
-                     topic, parts);
+            snprintf(t->error, sizeof(t->error), "the record is for partition %" PRId32
+                     " of topic \"%.200s\", which has %" PRId32 " partitions",
+                     rec->partition, topic, parts);
             rc = SPOOL_EINVAL;
             goto out;
         }
@@ -217,6 +456,7 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
     } else {
         partition = (int32_t)(t->round_robin++ % (uint32_t)parts);
     }
+    size_t bytes = key_len + rec->value_len + 32;
     if (rec->header_count > 0) {
         headers = calloc(rec->header_count, sizeof(*headers));
         if (headers == NULL) {
@@ -228,6 +468,7 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
             headers[i].key_len = strlen(rec->headers[i].key);
             headers[i].value = rec->headers[i].value;
             headers[i].value_len = rec->headers[i].value_len;
+            bytes += headers[i].key_len + headers[i].value_len;
         }
     }
     log_record lr = {.key = key, .key_len = key_len, .value = rec->value,
@@ -236,22 +477,72 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
                      .timestamp_ms = rec->timestamp_ms != 0 ? rec->timestamp_ms : now_ms()};
     if (log_txn_add(t->txn, topic, partition, &lr) != SPOOL_OK)
         rc = SPOOL_ENOMEM;
+    else
+        t->txn_bytes += bytes;
 out:
     free(headers);
     free(key_buf);
     return rc;
 }
 
-/* Copies rec into one allocation, for a sink batch that outlives the log reader's
- * buffer and any transform's temporary record. */
-static spool_record *record_copy(const spool_record *rec, const char *topic,
-                                 int32_t partition, int64_t offset, int64_t timestamp)
+/* A sink batch's records live in chunks that are reused from batch to batch, so that
+ * copying a record costs a bump of a pointer, not a malloc and a free. */
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    max_align_t data[];
+} arena_chunk;
+
+#define ARENA_CHUNK_BYTES (1u << 20)
+
+static void *arena_alloc(struct spool_task *t, size_t n)
+{
+    arena_chunk *c = t->arena;
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK_BYTES ? n : ARENA_CHUNK_BYTES;
+        c = malloc(sizeof(*c) + cap);
+        if (c == NULL)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = t->arena;
+        t->arena = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+/* Empties the arena, keeping one standard chunk for the next batch. */
+static void arena_reset(struct spool_task *t, int keep)
+{
+    arena_chunk *c = t->arena, *kept = NULL;
+    while (c != NULL) {
+        arena_chunk *next = c->next;
+        if (keep && kept == NULL && c->cap == ARENA_CHUNK_BYTES) {
+            kept = c;
+            kept->used = 0;
+            kept->next = NULL;
+        } else {
+            free(c);
+        }
+        c = next;
+    }
+    t->arena = kept;
+}
+
+/* Copies rec into the arena, for a sink batch that outlives the log reader's buffer
+ * and any transform's temporary record. */
+static spool_record *record_copy(struct spool_task *t, const spool_record *rec,
+                                 const char *topic, int32_t partition, int64_t offset,
+                                 int64_t timestamp)
 {
     size_t size = sizeof(spool_record) + rec->key_len + rec->value_len + 2 +
                   rec->header_count * sizeof(spool_header);
     for (size_t i = 0; i < rec->header_count; i++)
         size += strlen(rec->headers[i].key) + 1 + rec->headers[i].value_len;
-    spool_record *c = malloc(size);
+    spool_record *c = arena_alloc(t, size);
     if (c == NULL)
         return NULL;
     char *p = (char *)(c + 1);
@@ -302,11 +593,12 @@ static spool_rc sink_accept(struct spool_task *t, const spool_record *rec)
     }
     /* Topic, partition and offset always name the log record the output came from:
      * they are its stable identity, whatever a transform did to it. */
-    spool_record *c = record_copy(rec, t->cur_topic, t->cur_partition, t->cur_offset,
+    spool_record *c = record_copy(t, rec, t->cur_topic, t->cur_partition, t->cur_offset,
                                   t->cur_timestamp);
     if (c == NULL)
         return SPOOL_ENOMEM;
     t->batch[t->batch_len++] = c;
+    t->batch_bytes += rec->key_len + rec->value_len + sizeof(*c);
     return SPOOL_OK;
 }
 
@@ -314,10 +606,14 @@ spool_rc worker_stage_push(struct spool_task *owner, size_t stage, const spool_r
 {
     if (stage < owner->ntransforms) {
         struct spool_task *tt = &owner->transforms[stage];
+        const config_transform *ct = &owner->cc->transforms[stage];
+        if (ct->predicate != NULL && !transform_predicate_match(ct->predicate, rec))
+            return worker_stage_push(owner, stage + 1, rec);
         tt->error[0] = '\0';
         spool_rc rc = tt->plugin->desc->transform(tt, tt->state, rec);
-        if (rc != SPOOL_OK && tt->error[0] != '\0')
-            snprintf(owner->error, sizeof(owner->error), "%.200s: %.800s", tt->name, tt->error);
+        if (rc != SPOOL_OK && rc != SPOOL_ESTOP && tt->error[0] != '\0')
+            snprintf(owner->error, sizeof(owner->error), "%.200s: %.800s", tt->name,
+                     tt->error);
         return rc;
     }
     return owner->plugin->desc->kind == SPOOL_KIND_SOURCE ? source_accept(owner, rec)
@@ -326,16 +622,39 @@ spool_rc worker_stage_push(struct spool_task *owner, size_t stage, const spool_r
 
 /* ---- Task set-up and tear-down ------------------------------------------------------ */
 
-static int task_open_transforms(struct spool_task *t)
+/* Opens the task's plugin (retrying SPOOL_RETRY per the errors policy) and its
+ * transforms. Returns 0, or 1 when the task failed or must stop. */
+static int task_open(struct spool_task *t)
 {
+    retry_state r = {0};
+    for (;;) {
+        t->error[0] = '\0';
+        t->in_open = 1;
+        spool_rc rc = t->plugin->desc->open(t, &t->state);
+        t->in_open = 0;
+        t->opened = 1;
+        if (rc == SPOOL_OK)
+            break;
+        if (rc != SPOOL_RETRY) {
+            task_fail(t, "cannot start: %s (%s)", t->error[0] ? t->error : spool_rc_str(rc),
+                      spool_rc_name(rc));
+            return 1;
+        }
+        t->plugin->desc->close(t, t->state);
+        t->opened = 0;
+        t->state = NULL;
+        if (task_retry(t, &r, "start"))
+            return 1;
+    }
     for (size_t i = 0; i < t->ntransforms; i++) {
         struct spool_task *tt = &t->transforms[i];
+        tt->error[0] = '\0';
         spool_rc rc = tt->plugin->desc->open(tt, &tt->state);
         tt->opened = 1;
         if (rc != SPOOL_OK) {
-            worker_fail(t->w, EXIT_RUNTIME, tt->name, "cannot start: %s (%s)",
-                        tt->error[0] ? tt->error : spool_rc_str(rc), spool_rc_name(rc));
-            return -1;
+            task_fail(t, "transform %s cannot start: %s (%s)", tt->name,
+                      tt->error[0] ? tt->error : spool_rc_str(rc), spool_rc_name(rc));
+            return 1;
         }
     }
     return 0;
@@ -344,28 +663,40 @@ static int task_open_transforms(struct spool_task *t)
 static void task_close(struct spool_task *t)
 {
     for (size_t i = 0; i < t->ntransforms; i++)
-        if (t->transforms[i].opened)
+        if (t->transforms[i].opened) {
             t->transforms[i].plugin->desc->close(&t->transforms[i], t->transforms[i].state);
+            t->transforms[i].opened = 0;
+            t->transforms[i].state = NULL;
+        }
     if (t->opened)
         t->plugin->desc->close(t, t->state);
     t->opened = 0;
+    t->state = NULL;
 }
 
 static void task_finished(struct spool_task *t)
 {
     task_close(t);
+    if (!task_failed(t))
+        task_set_state(t, WORKER_STOPPED);
+    atomic_store(&t->running, 0);
+    /* A sink that ends may have been the last writer of a dead-letter topic that
+     * another sink drains. */
+    log_wakeup(t->w->log);
     if (atomic_fetch_sub(&t->w->tasks_running, 1) == 1)
         worker_signal_done(t->w);
 }
 
 /* ---- Sources ------------------------------------------------------------------------- */
 
-/* Commits what the last poll emitted. Returns 0, or -1 when the worker failed or is
- * stopping with the commit undone. */
+/* Commits what was emitted since the last commit, with the position of the last record
+ * accepted. Returns 0, or -1 when the worker stopped for a storage error or the task
+ * must stop while the disk is full (nothing is lost: the records were not committed
+ * and the position did not move). */
 static int source_commit(struct spool_task *t)
 {
     size_t n = log_txn_count(t->txn);
-    int backoff = BACKOFF_MIN_MS;
+    retry_state r = {0};
     int rc;
 
     if (n == 0 && !t->pending_set)
@@ -373,97 +704,144 @@ static int source_commit(struct spool_task *t)
     for (;;) {
         if (t->pending_set &&
             log_txn_set_position(t->txn, t->cc->name, t->pending_pos, t->pending_len) != 0) {
-            worker_fail(t->w, EXIT_RUNTIME, t->name, "out of memory");
+            task_fail(t, "out of memory committing");
             return -1;
         }
         rc = log_commit(t->w->log, t->txn);
         if (rc != LOG_ENOSPC)
             break;
-        /* A full disk is not fatal: hold the records (the txn keeps them) and retry
-         * until space returns; the source stays paused meanwhile. */
-        worker_log(SPOOL_LOG_WARN, t->name, "the disk holding %s is full; pausing the "
-                   "source until space is freed", t->w->data_dir);
-        if (worker_backoff(t->w, backoff))
+        /* A full disk is not fatal: the txn keeps the records and the source stays
+         * paused here until space returns (or the worker stops). */
+        if (r.attempts == 0)
+            worker_log(SPOOL_LOG_WARN, t->name, "the disk holding %s is full; the source "
+                       "waits until space is freed", t->w->data_dir);
+        r.attempts = 1;
+        if (task_wait(t, 1000))
             return -1;
-        backoff = next_backoff(backoff);
     }
     if (rc != SPOOL_OK) {
+        char why[512];
+        log_last_error(t->w->log, why, sizeof(why));
         worker_fail(t->w, log_exit_code(rc), t->name,
-                    "cannot commit %zu records to the log in %s (%s); the worker stops "
-                    "to protect the data: fix the storage and start it again, nothing "
-                    "acknowledged is lost", n, t->w->data_dir,
-                    rc == LOG_EIO ? "I/O error" : spool_rc_name(rc));
+                    "cannot commit %zu records to the log: %s; the worker stops to protect "
+                    "the data: fix the storage and start it again, nothing acknowledged is "
+                    "lost", n, why);
         return -1;
     }
+    t->txn_bytes = 0;
+    atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->produced, n);
+    worker_event(t->w);
     worker_failpoint(t->w, "source.after_commit");
     if (t->pending_set) {
         void *p = realloc(t->committed_pos, t->pending_len ? t->pending_len : 1);
         if (p == NULL) {
-            worker_fail(t->w, EXIT_RUNTIME, t->name, "out of memory");
+            task_fail(t, "out of memory");
             return -1;
         }
         memcpy(p, t->pending_pos, t->pending_len);
         t->committed_pos = p;
         t->committed_len = t->pending_len;
         t->pending_set = 0;
-        if (t->plugin->desc->commit != NULL) {
-            t->error[0] = '\0';
-            spool_rc crc = t->plugin->desc->commit(t, t->state, p, t->committed_len);
-            if (crc != SPOOL_OK)
-                worker_log(SPOOL_LOG_WARN, t->name, "commit callback failed: %s (%s)",
-                           t->error[0] ? t->error : spool_rc_str(crc), spool_rc_name(crc));
-        }
+        t->commit_due = 1;
     }
     return 0;
+}
+
+/* Tells the plugin which position is durable, outside poll() so that callbacks never
+ * nest. */
+static void source_notify(struct spool_task *t)
+{
+    if (!t->commit_due || t->plugin->desc->commit == NULL)
+        return;
+    t->commit_due = 0;
+    t->error[0] = '\0';
+    spool_rc rc = t->plugin->desc->commit(t, t->state, t->committed_pos, t->committed_len);
+    if (rc != SPOOL_OK)
+        worker_log(SPOOL_LOG_WARN, t->name, "commit callback failed: %s (%s)",
+                   t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
+}
+
+spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
+                            const void *position, size_t position_len)
+{
+    /* Transforms and predicates see the topic the record is headed for. */
+    spool_record view = *rec;
+    if (view.topic == NULL)
+        view.topic = t->cc->topic;
+    t->error[0] = '\0';
+    spool_rc rc = worker_stage_push(t, 0, &view);
+    if (rc == SPOOL_ENOMEM) {
+        task_fail(t, "out of memory");
+        return SPOOL_ESTOP;
+    }
+    if (rc != SPOOL_OK && rc != SPOOL_ESTOP &&
+        task_record_failed(t, t->txn, rec, "transform",
+                           t->error[0] ? t->error : spool_rc_str(rc), 0) != 0)
+        return SPOOL_ESTOP;
+    /* The record is in the txn or set aside: its position may now be committed. A
+     * record that failed the connector is neither, and its position is not taken, so
+     * that a restart reads it again. */
+    if (position != NULL) {
+        if (position_len > t->pending_cap) {
+            void *p = realloc(t->pending_pos, position_len);
+            if (p == NULL) {
+                task_fail(t, "out of memory");
+                return SPOOL_ESTOP;
+            }
+            t->pending_pos = p;
+            t->pending_cap = position_len;
+        }
+        memcpy(t->pending_pos, position, position_len);
+        t->pending_len = position_len;
+        t->pending_set = 1;
+    }
+    if ((int64_t)log_txn_count(t->txn) >= t->cc->batch_max_records ||
+        (int64_t)t->txn_bytes >= t->cc->batch_max_bytes)
+        if (source_commit(t) != 0)
+            return SPOOL_ESTOP;
+    return SPOOL_OK;
 }
 
 static void *source_main(void *arg)
 {
     struct spool_task *t = arg;
     struct worker *w = t->w;
-    int backoff = BACKOFF_MIN_MS;
+    retry_state r = {0};
     int rc;
 
+    task_set_state(t, WORKER_RUNNING);
+    free(t->committed_pos);
+    t->committed_pos = NULL;
     rc = log_source_position(w->log, t->cc->name, &t->committed_pos, &t->committed_len);
     if (rc != SPOOL_OK) {
         worker_fail(w, log_exit_code(rc), t->name, "cannot read the committed position");
         goto out;
     }
-    rc = t->plugin->desc->open(t, &t->state);
-    t->opened = 1;
-    if (rc != SPOOL_OK) {
-        worker_fail(w, EXIT_RUNTIME, t->name, "cannot start: %s (%s)",
-                    t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
+    if (task_open(t) != 0)
         goto out;
-    }
-    if (task_open_transforms(t) != 0)
-        goto out;
-    while (!atomic_load(&w->stop)) {
+    while (!task_pause_point(t)) {
         t->error[0] = '\0';
         rc = t->plugin->desc->poll(t, t->state, SOURCE_POLL_MS);
-        if (rc != SPOOL_OK && rc != SPOOL_DONE && rc != SPOOL_ESTOP && rc != SPOOL_RETRY) {
-            /* What was emitted before the failure is still committed. */
-            source_commit(t);
-            worker_fail(w, EXIT_RUNTIME, t->name, "poll failed: %s (%s)",
-                        t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
-            break;
-        }
+        /* What was emitted before a failure or a stop is committed all the same. */
         if (source_commit(t) != 0)
+            break;
+        source_notify(t);
+        if (task_failed(t))
             break;
         if (rc == SPOOL_DONE) {
             worker_log(SPOOL_LOG_INFO, t->name, "end of input");
-            t->done = 1;
             break;
         }
         if (rc == SPOOL_RETRY) {
-            worker_log(SPOOL_LOG_WARN, t->name, "%s; retrying in %d ms",
-                       t->error[0] ? t->error : "transient failure", backoff);
-            if (worker_backoff(w, backoff))
+            if (task_retry(t, &r, "poll"))
                 break;
-            backoff = next_backoff(backoff);
+        } else if (rc != SPOOL_OK && rc != SPOOL_ESTOP) {
+            task_fail(t, "poll failed: %s (%s)", t->error[0] ? t->error : spool_rc_str(rc),
+                      spool_rc_name(rc));
+            break;
         } else {
-            backoff = BACKOFF_MIN_MS;
+            r.attempts = 0;
         }
     }
 out:
@@ -477,15 +855,24 @@ out:
 
 static void sink_batch_clear(struct spool_task *t)
 {
-    for (size_t i = 0; i < t->batch_len; i++)
-        free((void *)t->batch[i]);
+    arena_reset(t, 1);
     t->batch_len = 0;
+    t->batch_bytes = 0;
 }
 
-/* Calls put() or flush() until it succeeds. Returns 0, or -1 when failed/stopping. */
+spool_rc worker_sink_reject(struct spool_task *t, const spool_record *rec,
+                            const char *reason)
+{
+    if (task_record_failed(t, t->dlq, rec, t->in_put ? "put" : "flush", reason, 1) != 0)
+        return SPOOL_ERR;
+    return SPOOL_OK;
+}
+
+/* Calls put() or flush() until it succeeds. Returns 0, or -1 when the task failed or
+ * must stop. */
 static int sink_call(struct spool_task *t, int flush)
 {
-    int backoff = BACKOFF_MIN_MS;
+    retry_state r = {0};
     for (;;) {
         spool_rc rc;
         t->error[0] = '\0';
@@ -494,23 +881,23 @@ static int sink_call(struct spool_task *t, int flush)
             rc = t->plugin->desc->flush(t, t->state);
             t->in_flush = 0;
         } else {
+            t->in_put = 1;
             rc = t->plugin->desc->put(t, t->state, t->batch, t->batch_len);
+            t->in_put = 0;
         }
+        if (task_failed(t))
+            return -1;
         if (rc == SPOOL_OK)
             return 0;
         if (rc != SPOOL_RETRY) {
-            worker_fail(t->w, EXIT_RUNTIME, t->name, "%s failed: %s (%s); records stay in "
-                        "the log and are delivered again from the last checkpoint",
-                        flush ? "flush" : "put", t->error[0] ? t->error : spool_rc_str(rc),
-                        spool_rc_name(rc));
+            task_fail(t, "%s failed: %s (%s); the records stay in the log and are delivered "
+                      "again from the last checkpoint once the connector restarts",
+                      flush ? "flush" : "put", t->error[0] ? t->error : spool_rc_str(rc),
+                      spool_rc_name(rc));
             return -1;
         }
-        worker_log(SPOOL_LOG_WARN, t->name, "%s: %s; retrying in %d ms",
-                   flush ? "flush" : "put", t->error[0] ? t->error : "transient failure",
-                   backoff);
-        if (worker_backoff(t->w, backoff))
+        if (task_retry(t, &r, flush ? "flush" : "put"))
             return -1;
-        backoff = next_backoff(backoff);
     }
 }
 
@@ -534,8 +921,31 @@ static int sink_checkpoint(struct spool_task *t)
     }
     return 0;
 oom:
-    worker_fail(t->w, EXIT_RUNTIME, t->name, "out of memory saving the checkpoint");
+    task_fail(t, "out of memory saving the checkpoint");
     return -1;
+}
+
+/* Commits the dead letters gathered since the last checkpoint, before the checkpoint
+ * moves past their records: a crash in between sends them again (at least once). */
+static int sink_commit_dead_letters(struct spool_task *t)
+{
+    size_t n = log_txn_count(t->dlq);
+    if (n == 0)
+        return 0;
+    for (;;) {
+        int rc = log_commit(t->w->log, t->dlq);
+        if (rc == SPOOL_OK)
+            return 0;
+        if (rc != LOG_ENOSPC) {
+            char why[512];
+            log_last_error(t->w->log, why, sizeof(why));
+            worker_fail(t->w, log_exit_code(rc), t->name, "cannot commit %zu dead letters: "
+                        "%s", n, why);
+            return -1;
+        }
+        if (task_wait(t, 1000))
+            return -1;
+    }
 }
 
 static int sink_deliver(struct spool_task *t)
@@ -548,10 +958,12 @@ static int sink_deliver(struct spool_task *t)
         return -1;
     worker_failpoint(t->w, "sink.after_flush");
     sink_batch_clear(t);
-    if (sink_checkpoint(t) != 0)
+    if (sink_commit_dead_letters(t) != 0 || sink_checkpoint(t) != 0)
         return -1;
     worker_failpoint(t->w, "sink.after_checkpoint");
+    atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->delivered, n);
+    worker_event(t->w);
     return 0;
 }
 
@@ -564,37 +976,41 @@ static int sink_caught_up(struct spool_task *t)
     return 1;
 }
 
-/* Reads up to SINK_BATCH_MAX committed records across the task's partitions into the
- * batch. Returns how many were read, or -1 on failure. */
+/* Reads committed records across the task's partitions into the batch, up to the
+ * connector's batch limits. Returns how many were read (delivered, dropped by a
+ * transform or set aside), or -1 when the task failed or the worker stopped. */
 static long sink_read(struct spool_task *t)
 {
     long n = 0;
-    for (size_t i = 0; i < t->nparts && n < SINK_BATCH_MAX; i++) {
+    const config_connector *cc = t->cc;
+    for (size_t i = 0; i < t->nparts; i++) {
         sink_part *sp = &t->parts[i];
-        while (n < SINK_BATCH_MAX) {
+        while (n < cc->batch_max_records && (int64_t)t->batch_bytes < cc->batch_max_bytes) {
             log_record lr;
             int r = log_reader_next(sp->reader, &lr);
             if (r < 0) {
                 worker_fail(t->w, log_exit_code(r), t->name, "cannot read %s/%" PRId32
-                            " at offset %" PRId64 "; see the log errors above", sp->topic,
-                            sp->partition, sp->next);
+                            " at offset %" PRId64 ": %s", sp->topic, sp->partition, sp->next,
+                            log_reader_error(sp->reader));
                 return -1;
             }
             if (r == 0)
                 break;
+            /* Header keys arrive without a NUL; the SDK hands them out as C strings. */
             spool_header hs[64];
             spool_header *headers = lr.header_count <= 64 ? hs
                                     : calloc(lr.header_count, sizeof(*headers));
-            char *keys = NULL;
             size_t klen = 0;
             for (size_t h = 0; h < lr.header_count; h++)
                 klen += lr.headers[h].key_len + 1;
-            keys = malloc(klen + 1);
+            char kbuf[512];
+            char *keys = klen <= sizeof(kbuf) ? kbuf : malloc(klen);
             if (headers == NULL || keys == NULL) {
                 if (headers != hs)
                     free(headers);
-                free(keys);
-                worker_fail(t->w, EXIT_RUNTIME, t->name, "out of memory");
+                if (keys != kbuf)
+                    free(keys);
+                task_fail(t, "out of memory");
                 return -1;
             }
             char *kp = keys;
@@ -614,16 +1030,22 @@ static long sink_read(struct spool_task *t)
             t->cur_partition = sp->partition;
             t->cur_offset = lr.offset;
             t->cur_timestamp = lr.timestamp_ms;
+            t->error[0] = '\0';
             spool_rc rc = worker_stage_push(t, 0, &rec);
+            int failed = 0;
+            if (rc == SPOOL_ENOMEM) {
+                task_fail(t, "out of memory");
+                failed = 1;
+            } else if (rc != SPOOL_OK) {
+                failed = task_record_failed(t, t->dlq, &rec, "transform",
+                                            t->error[0] ? t->error : spool_rc_str(rc), 1);
+            }
             if (headers != hs)
                 free(headers);
-            free(keys);
-            if (rc != SPOOL_OK) {
-                worker_fail(t->w, EXIT_RUNTIME, t->name, "transform failed at %s/%" PRId32
-                            "@%" PRId64 ": %s (%s)", sp->topic, sp->partition, lr.offset,
-                            t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
+            if (keys != kbuf)
+                free(keys);
+            if (failed)
                 return -1;
-            }
             sp->next = lr.offset + 1;
             n++;
         }
@@ -638,29 +1060,27 @@ static int sink_setup(struct spool_task *t)
     int tasks = t->cc->tasks > 0 ? t->cc->tasks : 1;
     size_t k = 0;
 
+    ckpt_clear(&t->ck);
+    ckpt_clear(&t->seeks);
     int rc = ckpt_load(w->data_dir, t->ckpt_name, &t->ck, err, sizeof(err));
     if (rc != SPOOL_OK) {
-        worker_fail(w, log_exit_code(rc), t->name, "cannot load the checkpoint: %s", err);
+        if (log_fatal(rc))
+            worker_fail(w, log_exit_code(rc), t->name, "cannot load the checkpoint: %s", err);
+        else
+            task_fail(t, "cannot load the checkpoint: %s", err);
         return -1;
     }
-    t->in_open = 1;
-    rc = t->plugin->desc->open(t, &t->state);
-    t->in_open = 0;
-    t->opened = 1;
-    if (rc != SPOOL_OK) {
-        worker_fail(w, EXIT_RUNTIME, t->name, "cannot start: %s (%s)",
-                    t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
-        return -1;
-    }
-    if (task_open_transforms(t) != 0)
+    if (task_open(t) != 0)
         return -1;
     /* Partitions are dealt to the sink's tasks by number: partition p of every topic
      * goes to task p % tasks. */
+    t->nparts = 0;
     for (size_t i = 0; i < t->cc->ntopics; i++)
         t->nparts += (size_t)log_topic_partitions(w->log, t->cc->topics[i]);
+    free(t->parts);
     t->parts = calloc(t->nparts ? t->nparts : 1, sizeof(*t->parts));
     if (t->parts == NULL) {
-        worker_fail(w, EXIT_RUNTIME, t->name, "out of memory");
+        task_fail(t, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < t->cc->ntopics; i++) {
@@ -695,14 +1115,43 @@ static int sink_setup(struct spool_task *t)
     return 0;
 }
 
+/* True when the sink reads topic. */
+static int sink_reads(const struct spool_task *t, const char *topic)
+{
+    for (size_t i = 0; i < t->cc->ntopics; i++)
+        if (strcmp(t->cc->topics[i], topic) == 0)
+            return 1;
+    return 0;
+}
+
+/* A sink is done when nothing can write its topics any more (every source has ended,
+ * or there are none and the worker is stopping; no other sink that dead-letters into
+ * them is still running) and it has delivered everything committed. */
+static int sink_drained(struct spool_task *t)
+{
+    struct worker *w = t->w;
+    if (atomic_load(&w->sources_running) != 0)
+        return 0;
+    if (w->nsources == 0 && !atomic_load(&w->stop))
+        return 0;
+    for (size_t i = 0; i < w->ntasks; i++) {
+        struct spool_task *u = &w->tasks[i];
+        if (u != t && u->cc->kind == SPOOL_KIND_SINK && atomic_load(&u->running) &&
+            u->cc->dead_letter_topic != NULL && sink_reads(t, u->cc->dead_letter_topic))
+            return 0;
+    }
+    return sink_caught_up(t);
+}
+
 static void *sink_main(void *arg)
 {
     struct spool_task *t = arg;
     struct worker *w = t->w;
 
+    task_set_state(t, WORKER_RUNNING);
     if (sink_setup(t) != 0)
         goto out;
-    for (;;) {
+    while (!task_pause_point(t)) {
         uint64_t seq = log_commit_seq(w->log);
         long n = sink_read(t);
         if (n < 0)
@@ -710,21 +1159,19 @@ static void *sink_main(void *arg)
         if (n > 0) {
             if (sink_deliver(t) != 0)
                 break;
-            if (atomic_load(&w->stop))
-                break;
             continue;
         }
-        if (atomic_load(&w->stop))
-            break;
-        if (w->nsources > 0 && atomic_load(&w->sources_running) == 0 && sink_caught_up(t))
+        if (sink_drained(t))
             break;
         log_wait(w->log, seq, SINK_WAIT_MS);
     }
 out:
     sink_batch_clear(t);
     for (size_t i = 0; i < t->nparts; i++)
-        if (t->parts[i].reader != NULL)
+        if (t->parts[i].reader != NULL) {
             log_reader_close(t->parts[i].reader);
+            t->parts[i].reader = NULL;
+        }
     task_finished(t);
     return NULL;
 }
@@ -750,6 +1197,8 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
     t->values = cc->values;
     t->nvalues = cc->nvalues;
     t->index = index;
+    t->rng = (unsigned)(uintptr_t)t ^ (unsigned)mono_ms();
+    atomic_store(&t->status, WORKER_UNASSIGNED);
     t->name = task_name(cc->kind == SPOOL_KIND_SOURCE ? "source" : "sink", cc->name, index,
                         ntasks);
     if (t->name == NULL)
@@ -787,7 +1236,8 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
         else
             snprintf(buf, sizeof(buf), "%s", cc->name);
         t->ckpt_name = strdup(buf);
-        if (t->ckpt_name == NULL)
+        t->dlq = log_txn_new();
+        if (t->ckpt_name == NULL || t->dlq == NULL)
             return -1;
     }
     return 0;
@@ -853,29 +1303,41 @@ oom:
     return EXIT_RUNTIME;
 }
 
+/* Starts one task's thread. Returns 0 or an errno value. */
+static int task_start(struct spool_task *t)
+{
+    int is_source = t->plugin->desc->kind == SPOOL_KIND_SOURCE;
+    atomic_store(&t->stop_req, 0);
+    atomic_store(&t->running, 1);
+    atomic_fetch_add(&t->w->tasks_running, 1);
+    if (is_source)
+        atomic_fetch_add(&t->w->sources_running, 1);
+    int rc = pthread_create(&t->thread, NULL, is_source ? source_main : sink_main, t);
+    if (rc != 0) {
+        atomic_store(&t->running, 0);
+        if (is_source)
+            atomic_fetch_sub(&t->w->sources_running, 1);
+        if (atomic_fetch_sub(&t->w->tasks_running, 1) == 1)
+            worker_signal_done(t->w);
+        task_fail(t, "cannot start a thread: %s", strerror(rc));
+        return rc;
+    }
+    t->started = 1;
+    return 0;
+}
+
 int worker_start(worker *w)
 {
-    atomic_store(&w->sources_running, (int)w->nsources);
-    atomic_store(&w->tasks_running, (int)w->ntasks);
-    if (w->ntasks == 0) {
+    /* A guard on both counters while the tasks start, so that no sink sees "no source
+     * running" before the sources are counted, and the end is not signalled early. */
+    atomic_fetch_add(&w->sources_running, 1);
+    atomic_fetch_add(&w->tasks_running, 1);
+    for (size_t i = 0; i < w->ntasks; i++)
+        task_start(&w->tasks[i]);
+    atomic_fetch_sub(&w->sources_running, 1);
+    log_wakeup(w->log);
+    if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
         worker_signal_done(w);
-        return 0;
-    }
-    for (size_t i = 0; i < w->ntasks; i++) {
-        struct spool_task *t = &w->tasks[i];
-        int rc = pthread_create(&t->thread, NULL,
-                                t->plugin->desc->kind == SPOOL_KIND_SOURCE ? source_main
-                                                                           : sink_main, t);
-        if (rc != 0) {
-            /* The tasks never started count as finished. */
-            atomic_fetch_sub(&w->tasks_running, (int)(w->ntasks - i));
-            if (t->plugin->desc->kind == SPOOL_KIND_SOURCE)
-                atomic_fetch_sub(&w->sources_running, 1);
-            worker_fail(w, EXIT_RUNTIME, t->name, "cannot start a thread: %s", strerror(rc));
-            return EXIT_RUNTIME;
-        }
-        t->started = 1;
-    }
     return 0;
 }
 
@@ -886,22 +1348,99 @@ int worker_done_fd(const worker *w)
 
 int worker_join(worker *w)
 {
-    int code;
-    for (size_t i = 0; i < w->ntasks; i++)
+    int code, failed = 0;
+    for (size_t i = 0; i < w->ntasks; i++) {
         if (w->tasks[i].started) {
             pthread_join(w->tasks[i].thread, NULL);
             w->tasks[i].started = 0;
         }
+        failed |= task_failed(&w->tasks[i]);
+    }
     pthread_mutex_lock(&w->lock);
     code = w->exit_code;
     pthread_mutex_unlock(&w->lock);
-    return code;
+    return code != 0 ? code : failed ? EXIT_RUNTIME : 0;
+}
+
+/* Calls fn on every task of the connector named name. Returns -1 when there is none. */
+static int worker_each(worker *w, const char *name, void (*fn)(struct spool_task *, int),
+                       int arg)
+{
+    int found = -1;
+    for (size_t i = 0; i < w->ntasks; i++)
+        if (strcmp(w->tasks[i].cc->name, name) == 0) {
+            fn(&w->tasks[i], arg);
+            found = 0;
+        }
+    if (found == 0)
+        worker_wake(w);
+    return found;
+}
+
+static void task_pause(struct spool_task *t, int on)
+{
+    atomic_store(&t->pause_req, on);
+}
+
+static void task_restart(struct spool_task *t, int only_failed)
+{
+    if (only_failed && !task_failed(t))
+        return;
+    if (t->started) {
+        atomic_store(&t->stop_req, 1);
+        worker_wake(t->w);
+        pthread_join(t->thread, NULL);
+        t->started = 0;
+    }
+    pthread_mutex_lock(&t->w->lock);
+    t->reason[0] = '\0';
+    pthread_mutex_unlock(&t->w->lock);
+    atomic_store(&t->status, WORKER_UNASSIGNED);
+    worker_log(SPOOL_LOG_INFO, t->name, "restarting");
+    task_start(t);
+}
+
+int worker_pause(worker *w, const char *name)
+{
+    return worker_each(w, name, task_pause, 1);
+}
+
+int worker_resume(worker *w, const char *name)
+{
+    return worker_each(w, name, task_pause, 0);
+}
+
+int worker_restart(worker *w, const char *name, int only_failed)
+{
+    return worker_each(w, name, task_restart, only_failed);
+}
+
+size_t worker_task_count(const worker *w)
+{
+    return w->ntasks;
+}
+
+void worker_task_get(worker *w, size_t i, worker_task_info *out)
+{
+    struct spool_task *t = &w->tasks[i];
+    out->connector = t->cc->name;
+    out->task = t->name;
+    out->kind = t->cc->kind;
+    out->index = t->index;
+    out->state = atomic_load(&t->status);
+    out->records = atomic_load(&t->records);
+    out->failed_records = atomic_load(&t->failed_records);
+    pthread_mutex_lock(&w->lock);
+    snprintf(out->reason, sizeof(out->reason), "%s", t->reason);
+    pthread_mutex_unlock(&w->lock);
 }
 
 void worker_get_stats(const worker *w, worker_stats *out)
 {
-    out->produced = atomic_load(&((struct worker *)w)->produced);
-    out->delivered = atomic_load(&((struct worker *)w)->delivered);
+    struct worker *m = (struct worker *)w;
+    out->produced = atomic_load(&m->produced);
+    out->delivered = atomic_load(&m->delivered);
+    out->dead_lettered = atomic_load(&m->dead_lettered);
 }
 
 static void task_free(struct spool_task *t)
@@ -912,6 +1451,8 @@ static void task_free(struct spool_task *t)
     free(t->name);
     if (t->txn != NULL)
         log_txn_free(t->txn);
+    if (t->dlq != NULL)
+        log_txn_free(t->dlq);
     free(t->pending_pos);
     free(t->committed_pos);
     free(t->ckpt_name);
@@ -920,6 +1461,7 @@ static void task_free(struct spool_task *t)
     free(t->new_pos);
     free(t->parts);
     free(t->batch);
+    arena_reset(t, 0);
 }
 
 void worker_free(worker *w)

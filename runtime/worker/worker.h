@@ -51,18 +51,63 @@ int worker_start(worker *w);
  * source ended and every sink delivered everything, or a task failed. */
 int worker_done_fd(const worker *w);
 
-/* Asks every task to stop after its current batch (sources commit what they have,
- * sinks flush and checkpoint). Returns at once. */
+/* Shuts down in order: sources stop after committing what they have; sinks go on
+ * until they have delivered everything committed, then flush, checkpoint and end.
+ * Returns at once. */
 void worker_stop(worker *w);
 
-/* Waits for every task to end, closes the plugins and returns the exit code: 0, or
- * the first failure's (EXIT_RUNTIME, EXIT_STORAGE). */
+/* Makes sinks end after their current batch too, drained or not (the shutdown
+ * timeout ran out). Nothing is lost: checkpoints are exact. Returns at once. */
+void worker_halt(worker *w);
+
+/* Waits for every task to end and returns the exit code: 0; EXIT_STORAGE or
+ * EXIT_CORRUPT when the worker stopped to protect data; EXIT_RUNTIME when a connector
+ * FAILED. */
 int worker_join(worker *w);
+
+/* Connector and task states, as Kafka Connect names them. */
+typedef enum worker_state {
+    WORKER_RUNNING = 0,
+    WORKER_PAUSED = 1,
+    WORKER_FAILED = 2,
+    WORKER_STOPPED = 3,
+    WORKER_UNASSIGNED = 4      /* not started yet */
+} worker_state;
+const char *worker_state_name(int state);
+
+/* Pauses, resumes or restarts every task of the connector (source or sink) named
+ * name. A paused source stops polling; a paused sink stops delivering; both keep
+ * their positions. Restart ends the tasks (all, or only the FAILED ones) and starts
+ * them again from their committed positions. Return 0, or -1 when no connector has
+ * that name. Thread: any but a task's. Restart blocks until the old tasks ended. */
+int worker_pause(worker *w, const char *name);
+int worker_resume(worker *w, const char *name);
+int worker_restart(worker *w, const char *name, int only_failed);
+
+/* One task's state, for status displays and the API. */
+typedef struct worker_task_info {
+    const char *connector;     /* the source's or sink's name */
+    const char *task;          /* the task's name ("sink/warehouse/1") */
+    int kind;                  /* SPOOL_KIND_SOURCE or SPOOL_KIND_SINK */
+    int index;
+    int state;                 /* worker_state */
+    char reason[1024];         /* why it FAILED; empty otherwise */
+    unsigned long long records, failed_records;
+} worker_task_info;
+size_t worker_task_count(const worker *w);
+
+/* A counter raised whenever a task changes state, a source commits or a sink delivers,
+ * and a wait for it to move past seen (or timeout_ms to pass). Returns the current
+ * value. For status displays, long polls and tests that wait for progress. */
+unsigned long long worker_events(worker *w);
+unsigned long long worker_wait_event(worker *w, unsigned long long seen, int timeout_ms);
+void worker_task_get(worker *w, size_t i, worker_task_info *out);
 
 /* Counts for the report printed at the end of `spool run`. */
 typedef struct worker_stats {
-    unsigned long long produced;   /* records committed by sources */
-    unsigned long long delivered;  /* records put to sinks */
+    unsigned long long produced;      /* records committed by sources */
+    unsigned long long delivered;     /* records put to sinks */
+    unsigned long long dead_lettered; /* records set aside by an errors policy */
 } worker_stats;
 void worker_get_stats(const worker *w, worker_stats *out);
 

@@ -28,7 +28,16 @@ struct spool_task {
     int opened;
     char error[1024];          /* set_error() text for the current callback */
     pthread_t thread;
-    int started;
+    int started;               /* a thread was started and not yet joined */
+    atomic_int running;        /* its thread has not ended yet */
+
+    /* State, read by any thread, written under w->lock. */
+    atomic_int status;         /* worker_state */
+    atomic_int pause_req;      /* pause() asked for, resume() clears */
+    atomic_int stop_req;       /* this task alone must stop (restart) */
+    char reason[1024];         /* why it FAILED, under w->lock */
+    atomic_ullong records;     /* committed (source) or delivered (sink) */
+    atomic_ullong failed_records; /* set aside by the errors policy */
 
     /* Transforms run on the owner's thread, in order; a transform's task points back. */
     struct spool_task *transforms;
@@ -37,31 +46,37 @@ struct spool_task {
     size_t stage;              /* index of this transform in owner->transforms */
 
     const config_connector *cc;
+    unsigned int rng;          /* jitter for backoff */
 
     /* Sources. */
     int32_t partitions;        /* of cc->topic */
     uint32_t round_robin;
     log_txn *txn;
+    size_t txn_bytes;
     void *pending_pos;         /* position of the last emitted record */
     size_t pending_len, pending_cap;
     int pending_set;
+    int commit_due;            /* a commit happened inside poll(): tell the plugin */
     void *committed_pos;       /* what source_position() returns */
     size_t committed_len;
-    int done;
+    const spool_record *cur_source; /* the record being emitted, for dead letters */
 
     /* Sinks. */
     int index;                 /* task index among the sink's tasks */
     char *ckpt_name;
     ckpt ck;                   /* consumed offsets and the sink's position */
     ckpt seeks;                /* transactional sinks: offsets reported by seek() */
-    int in_open, in_flush;
+    int in_open, in_flush, in_put;
     void *new_pos;             /* set_sink_position() inside flush() */
     size_t new_pos_len;
     int new_pos_set;
     sink_part *parts;
     size_t nparts;
     const spool_record **batch;
-    size_t batch_len, batch_cap;
+    size_t batch_len, batch_cap, batch_bytes;
+    struct arena_chunk *arena; /* the batch's records */
+    log_txn *dlq;              /* dead letters gathered since the last checkpoint */
+    int reject_failed;         /* reject() with tolerance none: fail after put() */
     const char *cur_topic;     /* the log record being transformed */
     int32_t cur_partition;
     int64_t cur_offset;
@@ -75,14 +90,16 @@ struct worker {
     struct spool_task *tasks;
     size_t ntasks;
     size_t nsources;
-    atomic_int stop;
+    atomic_int stop;           /* sources stop; sinks drain what is committed */
+    atomic_int halt;           /* sinks stop after their current batch too */
     atomic_int sources_running;
     atomic_int tasks_running;
-    atomic_ullong produced, delivered;
+    atomic_ullong produced, delivered, dead_lettered;
+    atomic_ullong events;      /* raised on every state change, commit and delivery */
     pthread_mutex_t lock;
-    pthread_cond_t cond;       /* signalled on stop, for backoff waits */
-    int exit_code;             /* first failure's, under lock */
-    int done_fd;               /* eventfd: readable when finished by itself */
+    pthread_cond_t cond;       /* signalled on stop, halt, resume, for waits */
+    int exit_code;             /* first fatal failure's, under lock */
+    int done_fd;               /* eventfd: readable when every task has ended */
     /* A failpoint from $SPOOL_FAILPOINT ("NAME:N:kill" or "NAME:N:stop"): the Nth time
      * the worker passes NAME it kills itself with SIGKILL or asks itself to stop, so
      * that tests crash it at exact moments instead of at random ones. */
@@ -92,11 +109,20 @@ struct worker {
     atomic_long fp_hits;
 };
 
-/* Ends the worker with an exit code (the first one wins) and stops every task. */
+/* Ends the worker with an exit code (the first one wins) and stops every task: for
+ * what threatens the data (storage errors), not for one connector's failure. */
 void worker_fail(struct worker *w, int code, const char *who, const char *fmt, ...)
     SPOOL_PRINTF(4, 5);
 
 /* Runs rec through the owner's transforms from stage on, then into its final stage. */
 spool_rc worker_stage_push(struct spool_task *owner, size_t stage, const spool_record *rec);
+
+/* A record emitted by a source plugin: the stages, then the position bookkeeping. */
+spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
+                            const void *position, size_t position_len);
+
+/* A sink's reject() of one record of the current put(). */
+spool_rc worker_sink_reject(struct spool_task *t, const spool_record *rec,
+                            const char *reason);
 
 #endif /* SPOOL_WORKER_INT_H */

@@ -244,6 +244,15 @@ typedef struct spool_host {
      * named start at the beginning of the log. Thread: the task's, inside open(). */
     spool_rc (*seek)(spool_task *t, const char *topic, int32_t partition,
                      int64_t next_offset);
+
+    /* Sinks: inside put() or flush(), sets aside one record the destination refused
+     * for a reason of its own (a type error, a constraint), so that the rest of the
+     * batch goes on. rec must be one of the records of the current put(). With the
+     * connector's `errors: {tolerance: all}` the record goes to the dead-letter topic
+     * (when one is set) with the reason in its headers and SPOOL_OK is returned; with
+     * tolerance none, SPOOL_ERR is returned and the connector fails once the callback
+     * returns. reason is copied. Thread: the task's. */
+    spool_rc (*reject)(spool_task *t, const spool_record *rec, const char *reason);
 } spool_host;
 
 /* ---------------------------------------------------------------------------------
