@@ -46,6 +46,8 @@ typedef struct file_source {
     int64_t pos;           /* file offset of buf[0]: the next unread line */
     char *buf;
     size_t len, cap;
+    char prefix[48];       /* "DEV:INODE:" of the open file, for positions */
+    size_t prefix_len;
     int ino_fd;            /* inotify, -1 when not following */
     int watch;
     int warned_missing;
@@ -116,6 +118,8 @@ static spool_rc fs_open_file(spool_task *t, file_source *s)
     }
     s->dev = st.st_dev;
     s->ino = st.st_ino;
+    s->prefix_len = (size_t)snprintf(s->prefix, sizeof(s->prefix), "%" PRIu64 ":%" PRIu64 ":",
+                                     (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     s->pos = 0;
     host->source_position(t, &pos, &pos_len);
     if (pos_len > 0) {
@@ -149,12 +153,21 @@ static spool_rc fs_open_file(spool_task *t, file_source *s)
 static spool_rc fs_emit_line(spool_task *t, file_source *s, const char *line, size_t n,
                              int64_t next)
 {
-    char pos[96];
-    int pn = snprintf(pos, sizeof(pos), "%" PRIu64 ":%" PRIu64 ":%" PRId64,
-                      (uint64_t)s->dev, (uint64_t)s->ino, next);
+    /* Every line carries its position; the "DEV:INODE:" prefix is formatted once per
+     * file and only the offset here, which keeps printf out of the per-line path. */
+    char pos[sizeof(s->prefix) + 24], digits[24];
+    size_t d = 0, pn = s->prefix_len;
+    uint64_t v = (uint64_t)next;
+    memcpy(pos, s->prefix, pn);
+    do {
+        digits[d++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (d > 0)
+        pos[pn++] = digits[--d];
     spool_record rec = {.struct_size = sizeof(rec), .value = line, .value_len = n,
                         .partition = -1};
-    return host->emit(t, &rec, pos, (size_t)pn);
+    return host->emit(t, &rec, pos, pn);
 }
 
 /* Emits the complete lines in buf, at most max_lines; returns how many or <0. */
