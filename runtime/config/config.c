@@ -31,8 +31,28 @@ static const spool_option config_opt_retention = {
 static const spool_option config_opt_retention_bytes = {
     sizeof(spool_option), SPOOL_OPT_SIZE, "retention_bytes", NULL, 0, 1, INT64_MAX, NULL,
     "how many bytes a partition keeps; omitted: no limit"};
+static const spool_option config_opt_segment_bytes = {
+    sizeof(spool_option), SPOOL_OPT_SIZE, "segment_bytes", "128MiB", 0, 1024,
+    INT64_C(1) << 30, NULL, "a segment file is rolled past this size"};
+static const spool_option config_opt_segment_age = {
+    sizeof(spool_option), SPOOL_OPT_DURATION, "segment_age", "7d", 0, 1000, INT64_MAX, NULL,
+    "a segment older than this is rolled at the next append"};
+static const char *const config_durability_choices[] = {"batch", "interval", "none", NULL};
+static const spool_option config_opt_durability = {
+    sizeof(spool_option), SPOOL_OPT_ENUM, "durability", "batch", 0, 0, 0,
+    config_durability_choices,
+    "batch: durable before acknowledging; interval: fsync every flush_interval; "
+    "none: left to the kernel (a machine crash can lose acknowledged records)"};
+static const spool_option config_opt_flush_interval = {
+    sizeof(spool_option), SPOOL_OPT_DURATION, "flush_interval", "1s", 0, 1, INT64_MAX, NULL,
+    "with durability interval, the longest time between two fsyncs"};
+static const spool_option config_opt_keep_unconsumed = {
+    sizeof(spool_option), SPOOL_OPT_BOOL, "keep_unconsumed", "false", 0, 0, 0, NULL,
+    "retention never deletes a segment a sink of this worker has not consumed"};
 static const spool_option *const config_topic_opts[] = {
-    &config_opt_partitions, &config_opt_retention, &config_opt_retention_bytes};
+    &config_opt_partitions, &config_opt_retention, &config_opt_retention_bytes,
+    &config_opt_segment_bytes, &config_opt_segment_age, &config_opt_durability,
+    &config_opt_flush_interval, &config_opt_keep_unconsumed};
 
 static const spool_option config_opt_tasks = {
     sizeof(spool_option), SPOOL_OPT_INT, "tasks", "1", 0, 1, 256, NULL,
@@ -221,6 +241,11 @@ static void config_topics(config_ctx *c, config_pipeline *p, yaml_node_t *map)
             t->retention_ms = v[1].number;
         if (v[2].text)
             t->retention_bytes = v[2].number;
+        t->segment_bytes = v[3].number;
+        t->segment_ms = v[4].number;
+        t->durability = (int)v[5].number;
+        t->flush_interval_ms = v[6].number;
+        t->keep_unconsumed = (int)v[7].number;
         config_values_free(v, nv);
     }
 out:

@@ -107,6 +107,11 @@ typedef struct config_topic {
     int64_t retention_ms;      /* -1: keep forever (default) */
     int64_t retention_bytes;   /* -1: no size limit (default) */
     int line, column;
+    int64_t segment_bytes;     /* roll past this size (default 128 MiB) */
+    int64_t segment_ms;        /* roll older segments (default 7 days) */
+    int durability;            /* 0 batch (default), 1 interval, 2 none */
+    int64_t flush_interval_ms; /* with interval durability (default 1 s) */
+    int keep_unconsumed;       /* retention keeps what a sink has not consumed */
 } config_topic;
 
 typedef struct config_pipeline {

@@ -42,6 +42,7 @@
 #define SOURCE_POLL_MS 200
 #define SINK_WAIT_MS 500
 #define BACKOFF_MIN_MS 100
+#define LOG_MAINTAIN_MS 500
 
 /* ---- Logging ---------------------------------------------------------------------- */
 
@@ -960,6 +961,8 @@ static int sink_deliver(struct spool_task *t)
     sink_batch_clear(t);
     if (sink_commit_dead_letters(t) != 0 || sink_checkpoint(t) != 0)
         return -1;
+    for (size_t i = 0; i < t->nparts; i++)
+        atomic_store(&t->parts[i].consumed, t->parts[i].next);
     worker_failpoint(t->w, "sink.after_checkpoint");
     atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->delivered, n);
@@ -1074,22 +1077,27 @@ static int sink_setup(struct spool_task *t)
         return -1;
     /* Partitions are dealt to the sink's tasks by number: partition p of every topic
      * goes to task p % tasks. */
-    t->nparts = 0;
+    size_t nparts = 0;
     for (size_t i = 0; i < t->cc->ntopics; i++)
-        t->nparts += (size_t)log_topic_partitions(w->log, t->cc->topics[i]);
-    free(t->parts);
-    t->parts = calloc(t->nparts ? t->nparts : 1, sizeof(*t->parts));
-    if (t->parts == NULL) {
+        nparts += (size_t)log_topic_partitions(w->log, t->cc->topics[i]);
+    sink_part *fresh = calloc(nparts ? nparts : 1, sizeof(*fresh));
+    if (fresh == NULL) {
         task_fail(t, "out of memory");
         return -1;
     }
+    /* worker_consumed() reads the parts from the log's maintenance thread. */
+    pthread_mutex_lock(&w->lock);
+    free(t->parts);
+    t->parts = fresh;
+    t->nparts = 0;
+    pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < t->cc->ntopics; i++) {
         const char *topic = t->cc->topics[i];
         int32_t parts = log_topic_partitions(w->log, topic);
         for (int32_t p = 0; p < parts; p++) {
             if (p % tasks != t->index)
                 continue;
-            sink_part *sp = &t->parts[k++];
+            sink_part *sp = &t->parts[k];
             sp->topic = topic;
             sp->partition = p;
             sp->next = t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL
@@ -1104,9 +1112,12 @@ static int sink_setup(struct spool_task *t)
                 return -1;
             }
             sp->next = log_reader_offset(sp->reader);
+            atomic_store(&sp->consumed, sp->next);
+            pthread_mutex_lock(&w->lock);
+            t->nparts = ++k;
+            pthread_mutex_unlock(&w->lock);
         }
     }
-    t->nparts = k;
     /* A resumable sink without a checkpoint records where its output starts now, so
      * that a crash before its first real checkpoint cannot double what it wrote. */
     if (t->plugin->desc->delivery == SPOOL_DELIVERY_RESUMABLE && t->ck.position_len == 0)
@@ -1243,6 +1254,40 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
     return 0;
 }
 
+/* The log's warnings (a cut-back tail, a rebuilt index) go to the worker's log. */
+static void worker_log_warn(void *ctx, const char *msg)
+{
+    worker_log(SPOOL_LOG_WARN, "log", "%s", msg);
+}
+
+/* For retention's keep_unconsumed: the lowest next offset any sink task of this
+ * worker still has to deliver from topic/partition (its position in memory, which
+ * for a transactional sink is what its own system stored), or -1 when none reads it.
+ * Called from the log's maintenance thread. */
+static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition)
+{
+    struct worker *w = ctx;
+    int64_t low = -1;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->ntasks; i++) {
+        struct spool_task *t = &w->tasks[i];
+        if (t->cc->kind != SPOOL_KIND_SINK || !sink_reads(t, topic))
+            continue;
+        int tasks = t->cc->tasks > 0 ? t->cc->tasks : 1;
+        if (partition % tasks != t->index)
+            continue;
+        /* A task that has not set up yet may still start from its checkpoint: keep all. */
+        int64_t next = 0;
+        for (size_t k = 0; k < t->nparts; k++)
+            if (t->parts[k].partition == partition && strcmp(t->parts[k].topic, topic) == 0)
+                next = atomic_load(&t->parts[k].consumed);
+        if (low < 0 || next < low)
+            low = next;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return low;
+}
+
 int worker_new(const config_pipeline *p, const char *data_dir, worker **out, char *err,
                size_t errlen)
 {
@@ -1266,13 +1311,28 @@ int worker_new(const config_pipeline *p, const char *data_dir, worker **out, cha
     w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->data_dir == NULL || w->done_fd < 0)
         goto oom;
-    rc = log_open(data_dir, &w->log, err, errlen);
+    log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = worker_consumed,
+                        .consumed_ctx = w, .warn = worker_log_warn, .warn_ctx = w};
+    rc = log_open_ex(data_dir, &lo, &w->log, err, errlen);
     if (rc != SPOOL_OK) {
         worker_free(w);
         return rc == LOG_ELOCKED ? EXIT_RUNTIME : log_exit_code(rc);
     }
     for (size_t i = 0; i < p->ntopics; i++) {
-        rc = log_topic_create(w->log, p->topics[i].name, p->topics[i].partitions, err, errlen);
+        const config_topic *ct = &p->topics[i];
+        static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
+                                               LOG_DURABILITY_NONE};
+        log_topic_config tc;
+        log_topic_config_init(&tc);
+        tc.partitions = ct->partitions;
+        tc.retention_ms = ct->retention_ms;
+        tc.retention_bytes = ct->retention_bytes;
+        tc.segment_bytes = ct->segment_bytes;
+        tc.segment_ms = ct->segment_ms;
+        tc.durability = modes[ct->durability >= 0 && ct->durability <= 2 ? ct->durability : 0];
+        tc.flush_interval_ms = ct->flush_interval_ms;
+        tc.keep_unconsumed = ct->keep_unconsumed;
+        rc = log_topic_create_ex(w->log, ct->name, &tc, err, errlen);
         if (rc != SPOOL_OK) {
             worker_free(w);
             return rc == SPOOL_EINVAL ? EXIT_USAGE : log_exit_code(rc);

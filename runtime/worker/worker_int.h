@@ -16,6 +16,7 @@ typedef struct sink_part {
     int32_t partition;
     log_reader *reader;
     int64_t next;              /* next offset to deliver */
+    atomic_llong consumed;     /* next offset after the last checkpoint, for retention */
 } sink_part;
 
 struct spool_task {

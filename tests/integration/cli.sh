@@ -49,6 +49,21 @@ expect "plugins unknown NAME" 2 'no plugin named "nope"' -- "$spool" plugins nop
 expect "validate the example" 0 'valid: 1 topics, 1 sources, 1 sinks' -- \
   "$spool" validate "$src/configs/file-pipe.yaml"
 
+cat > "$work/alltopic.yaml" <<'YAML'
+topics:
+  lines: {partitions: 2, retention: 1h, retention_bytes: 64MiB, segment_bytes: 1MiB,
+          segment_age: 1h, durability: interval, flush_interval: 250ms, keep_unconsumed: true}
+sources:
+  reader: {connector: file, topic: lines, config: {path: in.txt, follow: false}}
+sinks:
+  writer: {connector: file, topics: [lines], config: {path: out.txt}}
+YAML
+expect "validate: every topic setting" 0 'valid: 1 topics' -- "$spool" validate "$work/alltopic.yaml"
+printf 'a\nb\nc\n' > "$work/in.txt"
+(cd "$work" && "$spool" run --log-level warn --data-dir "$work/td" "$work/alltopic.yaml")
+expect "topic settings reach the log" 0 'durability interval \(every 250 ms\), segment_bytes 1048576.*keep_unconsumed' -- \
+  "$spool" topics describe lines --data-dir "$work/td"
+
 cat > "$work/bad.yaml" <<'YAML'
 topics:
   lines: {partitions: 1}
