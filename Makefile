@@ -11,8 +11,9 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 
 # What building needs, and what testing needs on top (clang for libFuzzer).
-BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev
-TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev
+BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libsqlite3-dev \
+             libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev
+TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev postgresql sqlite3 curl kcat
 
 .PHONY: bench all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help

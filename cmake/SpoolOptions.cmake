@@ -7,3 +7,8 @@ option(SPOOL_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 # One switch per connector, so that a minimal build is possible.
 option(SPOOL_CONNECTOR_FILE "Build the file source and sink" ON)
 option(SPOOL_CONNECTOR_STDOUT "Build the stdout sink" ON)
+option(SPOOL_CONNECTOR_POSTGRES "Build the postgres source and sink (libpq)" ON)
+option(SPOOL_CONNECTOR_SQLITE "Build the sqlite source and sink" ON)
+option(SPOOL_CONNECTOR_HTTP "Build the http source (libmicrohttpd) and sink (libcurl)" ON)
+option(SPOOL_CONNECTOR_KAFKA "Build the kafka source and sink (librdkafka)" ON)
+option(SPOOL_CONNECTOR_GENERATOR "Build the generator source" ON)
