@@ -15,7 +15,7 @@ BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libs
              libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev
 TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev postgresql sqlite3 curl kcat
 
-.PHONY: bench all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench docs all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -26,6 +26,7 @@ help:
 	@echo "make build   configure and build into $(BUILD)/"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench   build, then print the log's append/read rates against the disk's raw limit"
+	@echo "make docs    regenerate the option tables in docs/connectors/ from the plugins"
 	@echo "make install install into PREFIX (default /usr/local)"
 
 # Installs the packages in $(1) that dpkg does not list as installed.
@@ -85,6 +86,10 @@ fuzz: test-deps fuzz-configure
 # The log's benchmark: prints figures (docs/performance.md), asserts nothing.
 bench: build
 	cd $(BUILD) && ./bin/bench_log .
+
+# Regenerates the option tables in docs/connectors/ from the plugins' declarations.
+docs: build
+	sh tests/integration/docs.sh $(BUILD)/bin/spool . --write
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))

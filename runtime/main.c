@@ -31,6 +31,7 @@
 #include "worker/worker.h"
 
 typedef struct cli {
+    const char *format;        /* spool plugins: "text" or "md" */
     const char *plugin_path;
     const char *data_dir;
     int log_level;
@@ -81,11 +82,12 @@ static const char usage_validate[] =
     "No plugin code runs.\n";
 
 static const char usage_plugins[] =
-    "usage: spool plugins [--plugin-path DIRS] [NAME]\n"
+    "usage: spool plugins [--plugin-path DIRS] [--format text|md] [NAME]\n"
     "\n"
     "Lists every plugin found in the plugin path (DIRS, then $SPOOL_PLUGIN_PATH, then\n"
     "the installation's lib/spool/plugins) and the built-in transforms, with each\n"
-    "declared option: type, default, whether it is required or secret, and its doc.\n";
+    "declared option: type, default, whether it is required or secret, and its doc.\n"
+    "--format md prints the reference tables of docs/connectors/ (make docs).\n";
 
 static const char usage_version[] = "usage: spool version\n\nPrints spool's version and "
                                     "the plugin ABI version it speaks.\n";
@@ -99,8 +101,9 @@ static int parse_level(const char *s)
     return 0;
 }
 
-/* Parses the options common to the commands. Returns the index of the first
- * argument, or -1 (usage error, message printed) or -2 (--help printed). */
+/* Parses the options common to the commands; allow_run is 1 for `run`'s options and 2
+ * for `plugins`' --format. Returns the index of the first argument, or -1 (usage
+ * error, message printed) or -2 (--help printed). */
 static int parse_options(int argc, char **argv, cli *c, const char *usage, int allow_run)
 {
     static const struct option longopts[] = {
@@ -109,6 +112,7 @@ static int parse_options(int argc, char **argv, cli *c, const char *usage, int a
         {"data-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"shutdown-timeout", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -122,10 +126,20 @@ static int parse_options(int argc, char **argv, cli *c, const char *usage, int a
         case 'p':
             c->plugin_path = optarg;
             break;
+        case 'f':
+            if (allow_run != 2)
+                goto bad;
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "md") != 0) {
+                fprintf(stderr, "spool plugins: --format takes text or md, not \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            c->format = optarg;
+            break;
         case 'd':
         case 'l':
         case 't':
-            if (!allow_run)
+            if (allow_run != 1)
                 goto bad;
             if (ch == 't') {
                 if (util_parse_duration(optarg, &c->shutdown_timeout_ms) != 0) {
@@ -282,12 +296,55 @@ static void print_plugin(const loader_plugin *lp)
     printf("\n");
 }
 
+/* The option's allowed values, for the reference: a range or the choices. */
+static void option_values(const spool_option *o, char *out, size_t n)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    if (o->type == SPOOL_OPT_ENUM && o->choices != NULL) {
+        for (const char *const *ch = o->choices; *ch != NULL && k < n; ch++)
+            k += (size_t)snprintf(out + k, n - k, "%s`%s`", ch == o->choices ? "" : ", ", *ch);
+    } else if ((o->type == SPOOL_OPT_INT || o->type == SPOOL_OPT_SIZE ||
+                o->type == SPOOL_OPT_DURATION) && o->min < o->max) {
+        snprintf(out, n, "%" PRId64 " to %" PRId64 "%s", o->min, o->max,
+                 o->type == SPOOL_OPT_SIZE ? " bytes" : o->type == SPOOL_OPT_DURATION ? " ms" : "");
+    }
+}
+
+/* One plugin as the markdown reference of docs/connectors/, from its declaration. */
+static void print_plugin_md(const loader_plugin *lp)
+{
+    const spool_plugin *d = lp->desc;
+    printf("### %s (%s)\n\n%s\n\n", d->name, kind_name(d->kind), d->description);
+    if (d->kind == SPOOL_KIND_SINK)
+        printf("Delivery: %s.\n\n", delivery_name(d->delivery));
+    if (lp->option_count == 0) {
+        printf("No options.\n\n");
+        return;
+    }
+    printf("| Option | Type | Default | Values | Description |\n");
+    printf("|---|---|---|---|---|\n");
+    for (size_t i = 0; i < lp->option_count; i++) {
+        const spool_option *o = lp->options[i];
+        char values[256];
+        const char *def = (o->flags & SPOOL_OPT_REQUIRED) ? "required"
+                          : (o->flags & SPOOL_OPT_SECRET) && o->default_value ? "(secret)"
+                          : o->default_value ? o->default_value : "";
+        option_values(o, values, sizeof(values));
+        printf("| `%s` | %s%s | %s%s%s | %s | %s |\n", o->name, type_name(o->type),
+               (o->flags & SPOOL_OPT_SECRET) ? ", secret" : "",
+               *def && !(o->flags & SPOOL_OPT_REQUIRED) ? "`" : "", def,
+               *def && !(o->flags & SPOOL_OPT_REQUIRED) ? "`" : "", values, o->doc);
+    }
+    printf("\n");
+}
+
 static int cmd_plugins(int argc, char **argv)
 {
     cli c = {0};
     loader *l = NULL;
     size_t shown = 0;
-    int i = parse_options(argc, argv, &c, usage_plugins, 0);
+    int i = parse_options(argc, argv, &c, usage_plugins, 2);
     if (i < 0)
         return i == -2 ? 0 : EXIT_USAGE;
     if (argc - i > 1) {
@@ -297,11 +354,17 @@ static int cmd_plugins(int argc, char **argv)
     int code = load_plugins(&c, &l);
     if (code != 0)
         return code;
-    for (size_t k = 0; k < loader_count(l); k++) {
-        const loader_plugin *lp = loader_at(l, k);
+    /* Sources, then sinks, then transforms, so a name shared by kinds reads in order. */
+    for (size_t k = 0; k < 3 * loader_count(l); k++) {
+        const loader_plugin *lp = loader_at(l, k % loader_count(l));
+        if (lp->desc->kind != k / loader_count(l) + 1)
+            continue;
         if (argc - i == 1 && strcmp(lp->desc->name, argv[i]) != 0)
             continue;
-        print_plugin(lp);
+        if (c.format != NULL && strcmp(c.format, "md") == 0)
+            print_plugin_md(lp);
+        else
+            print_plugin(lp);
         shown++;
     }
     if (argc - i == 1 && shown == 0) {
