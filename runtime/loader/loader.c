@@ -19,6 +19,7 @@
  * loader_find/loader_at stay valid while more plugins are loaded.
  */
 #include "loader/loader.h"
+#include "util/strutil.h"
 #include "util/units.h"
 
 #include <dirent.h>
@@ -55,23 +56,6 @@ struct loader {
     size_t count, cap;
 };
 
-/* Formats a message into err and replaces control characters (a newline in a path or
- * in dlerror() text) by spaces, so every message really is one line. */
-SPOOL_PRINTF(3, 4)
-static void loader_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *c = err; *c != '\0'; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = ' ';
-}
-
 static const char *loader_type_name(uint32_t type)
 {
     switch (type) {
@@ -107,20 +91,20 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
     bool ranged = false;
 
     if (text == NULL) {
-        loader_errf(why, whylen, "no value");
+        util_errf(why, whylen, "no value");
         return SPOOL_EINVAL;
     }
     switch (o->type) {
     case SPOOL_OPT_INT:
         if (util_parse_int(text, &v) != 0) {
-            loader_errf(why, whylen, "\"%s\" is not an integer", text);
+            util_errf(why, whylen, "\"%s\" is not an integer", text);
             return SPOOL_EINVAL;
         }
         ranged = true;
         break;
     case SPOOL_OPT_SIZE:
         if (util_parse_size(text, &v) != 0) {
-            loader_errf(why, whylen,
+            util_errf(why, whylen,
                         "\"%s\" is not a size (write 512, 64KiB, 16MiB, 1GiB or 2GB)",
                         text);
             return SPOOL_EINVAL;
@@ -129,7 +113,7 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
         break;
     case SPOOL_OPT_DURATION:
         if (util_parse_duration(text, &v) != 0) {
-            loader_errf(why, whylen,
+            util_errf(why, whylen,
                         "\"%s\" is not a duration (write 250ms, 5s, 10m, 2h, 7d, or a "
                         "number of milliseconds)", text);
             return SPOOL_EINVAL;
@@ -138,7 +122,7 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
         break;
     case SPOOL_OPT_BOOL:
         if (util_parse_bool(text, &v) != 0) {
-            loader_errf(why, whylen, "\"%s\" is not a boolean (write true or false)",
+            util_errf(why, whylen, "\"%s\" is not a boolean (write true or false)",
                         text);
             return SPOOL_EINVAL;
         }
@@ -150,7 +134,7 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
                 return SPOOL_OK;
             }
         }
-        loader_errf(why, whylen, "\"%s\" is not one of the declared choices", text);
+        util_errf(why, whylen, "\"%s\" is not one of the declared choices", text);
         return SPOOL_EINVAL;
     case SPOOL_OPT_STRING:
     case SPOOL_OPT_LIST:
@@ -158,13 +142,13 @@ int loader_parse_option_value(const spool_option *o, const char *text, int64_t *
         *out = 0;
         return SPOOL_OK;
     default:
-        loader_errf(why, whylen, "type %u is unknown", (unsigned)o->type);
+        util_errf(why, whylen, "type %u is unknown", (unsigned)o->type);
         return SPOOL_EINVAL;
     }
     /* Bounds apply only when min < max, so a zero-filled entry (SPOOL_OPTION_INIT
      * without .min and .max) is unbounded. */
     if (ranged && o->min < o->max && (v < o->min || v > o->max)) {
-        loader_errf(why, whylen, "%s is outside the allowed range %lld..%lld", text,
+        util_errf(why, whylen, "%s is outside the allowed range %lld..%lld", text,
                     (long long)o->min, (long long)o->max);
         return SPOOL_EINVAL;
     }
@@ -216,35 +200,35 @@ static int loader_check_option(const spool_option *o, const char *opt_name,
     int64_t v;
 
     if (tname == NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: option \"%s\" declares type %u, which ABI %d does "
                     "not know; fix the plugin's option table",
                     path, opt_name, (unsigned)o->type, SPOOL_ABI_VERSION);
         return SPOOL_EINVAL;
     }
     if (o->flags & ~known_flags) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: option \"%s\" sets unknown flag bits 0x%x; use only "
                     "SPOOL_OPT_REQUIRED and SPOOL_OPT_SECRET",
                     path, opt_name, (unsigned)(o->flags & ~known_flags));
         return SPOOL_EINVAL;
     }
     if (!loader_line_ok(o->doc)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: option \"%s\" has no doc; give every option a "
                     "one-line doc, it is shown by `spool plugins` and in the reference",
                     path, opt_name);
         return SPOOL_EINVAL;
     }
     if (o->type == SPOOL_OPT_ENUM && !has_choices) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: ENUM option \"%s\" declares no choices; set choices "
                     "to a NULL-terminated list of the allowed values",
                     path, opt_name);
         return SPOOL_EINVAL;
     }
     if (o->type != SPOOL_OPT_ENUM && o->choices != NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: %s option \"%s\" declares choices, which only ENUM "
                     "options have; set choices to NULL or make it an ENUM",
                     path, tname, opt_name);
@@ -254,7 +238,7 @@ static int loader_check_option(const spool_option *o, const char *opt_name,
         size_t i;
         for (i = 0; o->choices[i] != NULL; i++) {
             if (i >= LOADER_CHOICES_MAX || !loader_line_ok(o->choices[i])) {
-                loader_errf(err, errlen,
+                util_errf(err, errlen,
                             "plugin file %s: ENUM option \"%s\" has an empty choice or "
                             "more than %d; fix the plugin's choices list",
                             path, opt_name, LOADER_CHOICES_MAX);
@@ -262,7 +246,7 @@ static int loader_check_option(const spool_option *o, const char *opt_name,
             }
             for (size_t j = 0; j < i; j++) {
                 if (strcmp(o->choices[i], o->choices[j]) == 0) {
-                    loader_errf(err, errlen,
+                    util_errf(err, errlen,
                                 "plugin file %s: ENUM option \"%s\" lists choice \"%s\" "
                                 "twice; remove the duplicate",
                                 path, opt_name, o->choices[i]);
@@ -272,7 +256,7 @@ static int loader_check_option(const spool_option *o, const char *opt_name,
         }
     }
     if ((o->flags & SPOOL_OPT_REQUIRED) && o->default_value != NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: option \"%s\" is REQUIRED but has default \"%s\"; "
                     "drop the default or the SPOOL_OPT_REQUIRED flag",
                     path, opt_name, o->default_value);
@@ -280,7 +264,7 @@ static int loader_check_option(const spool_option *o, const char *opt_name,
     }
     if (o->default_value != NULL &&
         loader_parse_option_value(o, o->default_value, &v, why, sizeof why) != SPOOL_OK) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: default of %s option \"%s\" is invalid: %s; fix the "
                     "default in the plugin's option table",
                     path, tname, opt_name, why);
@@ -303,7 +287,7 @@ static int loader_check_options(const spool_plugin *p, const char *path, char *e
     stride = p->options[0].struct_size;
     if (stride < LOADER_OPTION_ABI1_SIZE || stride > LOADER_OPTION_STRIDE_MAX ||
         stride % _Alignof(spool_option) != 0) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: the option table's first entry has struct_size %u, "
                     "expected at least %zu; start every option with SPOOL_OPTION_INIT",
                     path, (unsigned)stride, LOADER_OPTION_ABI1_SIZE);
@@ -317,21 +301,21 @@ static int loader_check_options(const spool_plugin *p, const char *path, char *e
         if (o->name == NULL)
             break;
         if (n >= LOADER_OPTIONS_MAX) {
-            loader_errf(err, errlen,
+            util_errf(err, errlen,
                         "plugin file %s: the option table has more than %d options or "
                         "no terminator; end it with an entry whose name is NULL",
                         path, LOADER_OPTIONS_MAX);
             return SPOOL_EINVAL;
         }
         if (o->struct_size != stride) {
-            loader_errf(err, errlen,
+            util_errf(err, errlen,
                         "plugin file %s: option %zu has struct_size %u but the first has "
                         "%u; start every option with SPOOL_OPTION_INIT",
                         path, n, (unsigned)o->struct_size, (unsigned)stride);
             return SPOOL_EABI;
         }
         if (!loader_name_ok(o->name, false)) {
-            loader_errf(err, errlen,
+            util_errf(err, errlen,
                         "plugin file %s: option name \"%.80s\" is invalid; use 1 to %d "
                         "characters from a-z, 0-9 and _",
                         path, o->name, LOADER_NAME_MAX);
@@ -341,7 +325,7 @@ static int loader_check_options(const spool_plugin *p, const char *path, char *e
             const spool_option *prev =
                 (const spool_option *)(const void *)(base + j * stride);
             if (strcmp(prev->name, o->name) == 0) {
-                loader_errf(err, errlen,
+                util_errf(err, errlen,
                             "plugin file %s: option \"%s\" is declared twice; remove "
                             "one declaration",
                             path, o->name);
@@ -365,13 +349,13 @@ int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
     if (path == NULL)
         path = "(unknown)";
     if (p == NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: no descriptor; spool_plugin_entry() must return its "
                     "static spool_plugin", path);
         return SPOOL_EINVAL;
     }
     if (p->struct_size < LOADER_PLUGIN_ABI1_SIZE) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: descriptor struct_size is %u, smaller than the %zu "
                     "bytes of an ABI 1 spool_plugin; set struct_size = "
                     "sizeof(spool_plugin) and rebuild against the installed spool SDK",
@@ -380,7 +364,7 @@ int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
     }
     if (p->abi_version != SPOOL_ABI_VERSION) {
         bool newer = p->abi_version > SPOOL_ABI_VERSION;
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: built for ABI %u, this runtime speaks ABI %d; %s",
                     path, (unsigned)p->abi_version, SPOOL_ABI_VERSION,
                     newer ? "the plugin is newer than this runtime: upgrade spool or "
@@ -390,20 +374,20 @@ int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
         return SPOOL_EABI;
     }
     if (!loader_name_ok(p->name, true)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: plugin name \"%.80s\" is invalid; use 1 to %d "
                     "characters from a-z, 0-9, _ and -",
                     path, p->name ? p->name : "(null)", LOADER_NAME_MAX);
         return SPOOL_EINVAL;
     }
     if (!loader_line_ok(p->version) || !loader_line_ok(p->description)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: plugin \"%s\" lacks a %s; set it to one line of text",
                     path, p->name, loader_line_ok(p->version) ? "description" : "version");
         return SPOOL_EINVAL;
     }
     if (p->kind < SPOOL_KIND_SOURCE || p->kind > SPOOL_KIND_TRANSFORM) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: plugin \"%s\" declares kind %u, which ABI %d does "
                     "not know; use SPOOL_KIND_SOURCE, SPOOL_KIND_SINK or "
                     "SPOOL_KIND_TRANSFORM",
@@ -413,14 +397,14 @@ int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
     if (p->kind == SPOOL_KIND_SINK &&
         (p->delivery < SPOOL_DELIVERY_TRANSACTIONAL ||
          p->delivery > SPOOL_DELIVERY_IDEMPOTENT)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: sink \"%s\" declares delivery %u; set delivery to "
                     "SPOOL_DELIVERY_TRANSACTIONAL, _RESUMABLE or _IDEMPOTENT",
                     path, p->name, (unsigned)p->delivery);
         return SPOOL_EINVAL;
     }
     if (p->kind != SPOOL_KIND_SINK && p->delivery != 0) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: %s \"%s\" declares delivery %u, which only sinks "
                     "have; set delivery to 0",
                     path, loader_kind_name(p->kind), p->name, (unsigned)p->delivery);
@@ -439,7 +423,7 @@ int loader_check_descriptor(const spool_plugin *p, const char *path, char *err,
     else if (p->kind == SPOOL_KIND_TRANSFORM && p->transform == NULL)
         missing = "transform";
     if (missing != NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: %s \"%s\" has no %s callback; every %s must "
                     "implement %s",
                     path, loader_kind_name(p->kind), p->name, missing,
@@ -533,7 +517,7 @@ static int loader_register(loader *l, const spool_plugin *desc, const char *path
      * told apart by where the pipeline uses them. */
     dup = loader_find_kind(l, desc->name, desc->kind);
     if (dup != NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: %s plugin name \"%s\" is already taken by plugin file "
                     "%s; remove one of the two files or rename one plugin",
                     path, desc->kind == SPOOL_KIND_SOURCE ? "source"
@@ -578,7 +562,7 @@ static int loader_register(loader *l, const spool_plugin *desc, const char *path
     return SPOOL_OK;
 
 oom:
-    loader_errf(err, errlen, "plugin file %s: out of memory while registering it; "
+    util_errf(err, errlen, "plugin file %s: out of memory while registering it; "
                 "free memory and retry", path);
     rc = SPOOL_ENOMEM;
     if (lp != NULL)
@@ -595,7 +579,7 @@ int loader_add_builtin(loader *l, spool_plugin_entry_fn *entry, char *err,
     const spool_plugin *desc;
 
     if (entry == NULL || (desc = entry(l->host)) == NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: the entry function returned no descriptor; it must "
                     "return its static spool_plugin", LOADER_BUILTIN_PATH);
         return SPOOL_EINVAL;
@@ -614,19 +598,19 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
     int rc = SPOOL_EINVAL;
 
     if (stat(path, &st) != 0) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: cannot be read (%s); check the path and the plugin "
                     "search path", path, strerror(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: is not a regular file; point the plugin path at the "
                     ".so file itself", path);
         goto out;
     }
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: is writable by group or others (mode %04o); anyone "
                     "who can write it can run code in the worker: chmod go-w %s",
                     path, (unsigned)(st.st_mode & 07777), path);
@@ -638,7 +622,7 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
         size_t len = strlen(path) + 3;
         dlpath = malloc(len);
         if (dlpath == NULL) {
-            loader_errf(err, errlen, "plugin file %s: out of memory; free memory and "
+            util_errf(err, errlen, "plugin file %s: out of memory; free memory and "
                         "retry", path);
             rc = SPOOL_ENOMEM;
             goto out;
@@ -656,13 +640,13 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
         if (why != NULL &&
             (strstr(why, "undefined symbol") != NULL ||
              strstr(why, "symbol not found") != NULL)) {
-            loader_errf(err, errlen,
+            util_errf(err, errlen,
                         "plugin file %s: needs a symbol that no loaded library provides "
                         "(%s); link the plugin with -Wl,--no-undefined and every library "
                         "it uses", path, why);
             goto out;
         }
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: is not a loadable shared object for this machine "
                     "(%s); rebuild it for this platform against the installed spool SDK",
                     path, why != NULL ? why : "unknown dlopen error");
@@ -672,7 +656,7 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
     dlerror();
     sym = dlsym(handle, SPOOL_PLUGIN_ENTRY_SYMBOL);
     if (sym == NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: does not export %s; define it with SPOOL_EXPORT from "
                     "spool/plugin.h so it stays visible under -fvisibility=hidden",
                     path, SPOOL_PLUGIN_ENTRY_SYMBOL);
@@ -683,7 +667,7 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
     memcpy(&entry, &sym, sizeof entry);
     desc = entry(l->host);
     if (desc == NULL) {
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin file %s: %s() returned NULL; it must return its static "
                     "spool_plugin descriptor", path, SPOOL_PLUGIN_ENTRY_SYMBOL);
         goto out;
@@ -720,7 +704,7 @@ int loader_load_dir(loader *l, const char *dir, char *err, size_t errlen)
         /* A search-path entry that does not exist is normal (no plugins there). */
         if (errno == ENOENT)
             return SPOOL_OK;
-        loader_errf(err, errlen,
+        util_errf(err, errlen,
                     "plugin directory %s: cannot be read (%s); fix its permissions or "
                     "remove it from the plugin search path", dir, strerror(errno));
         return SPOOL_EINVAL;
@@ -762,7 +746,7 @@ int loader_load_dir(loader *l, const char *dir, char *err, size_t errlen)
     goto out;
 
 oom:
-    loader_errf(err, errlen, "plugin directory %s: out of memory while listing it; "
+    util_errf(err, errlen, "plugin directory %s: out of memory while listing it; "
                 "free memory and retry", dir);
     rc = SPOOL_ENOMEM;
 out:

@@ -14,6 +14,11 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* Control characters (a newline in a path or in dlerror() text) become spaces, so
+     * every message really is one line of a log. */
+    for (char *c = err; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
 }
 
 int util_name_valid(const char *name, size_t max)

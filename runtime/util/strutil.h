@@ -7,7 +7,8 @@
 
 #include <stddef.h>
 
-/* snprintf into a caller's error buffer; does nothing when err is NULL or errlen 0. */
+/* snprintf into a caller's error buffer, with control characters replaced by spaces so
+ * that the message is one line; does nothing when err is NULL or errlen 0. */
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
