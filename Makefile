@@ -86,6 +86,7 @@ fuzz: test-deps fuzz-configure
 # The log's benchmark: prints figures (docs/performance.md), asserts nothing.
 bench: build
 	cd $(BUILD) && ./bin/bench_log .
+	sh bench/pipeline.sh $(BUILD)
 
 # Regenerates the option tables in docs/connectors/ from the plugins' declarations.
 docs: build
