@@ -949,17 +949,50 @@ static int sink_commit_dead_letters(struct spool_task *t)
     }
 }
 
+/* put, then the dead letters of the batch, then flush, then the checkpoint. Dead letters
+ * commit before flush() because a transactional sink commits its own transaction, offsets
+ * included, in flush(): after that, the rejected records are only in the dead-letter
+ * topic. A transactional sink's transaction is gone after a transient flush failure, so
+ * the whole batch is put again (its dead letters may then be written twice: at least
+ * once). Other sinks keep what put() took and only flush() is called again. */
 static int sink_deliver(struct spool_task *t)
 {
     size_t n = t->batch_len;
-    if (n > 0 && sink_call(t, 0) != 0)
-        return -1;
-    worker_failpoint(t->w, "sink.after_put");
-    if (sink_call(t, 1) != 0)
-        return -1;
+    int transactional = t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL;
+    retry_state r = {0};
+
+    for (;;) {
+        if (n > 0 && sink_call(t, 0) != 0)
+            return -1;
+        worker_failpoint(t->w, "sink.after_put");
+        if (sink_commit_dead_letters(t) != 0)
+            return -1;
+        if (!transactional) {
+            if (sink_call(t, 1) != 0)
+                return -1;
+            break;
+        }
+        t->error[0] = '\0';
+        t->in_flush = 1;
+        spool_rc rc = t->plugin->desc->flush(t, t->state);
+        t->in_flush = 0;
+        if (task_failed(t))
+            return -1;
+        if (rc == SPOOL_OK)
+            break;
+        if (rc != SPOOL_RETRY) {
+            task_fail(t, "flush failed: %s (%s); the records stay in the log and are "
+                      "delivered again from the sink's own offsets once the connector "
+                      "restarts", t->error[0] ? t->error : spool_rc_str(rc),
+                      spool_rc_name(rc));
+            return -1;
+        }
+        if (task_retry(t, &r, "flush"))
+            return -1;
+    }
     worker_failpoint(t->w, "sink.after_flush");
     sink_batch_clear(t);
-    if (sink_commit_dead_letters(t) != 0 || sink_checkpoint(t) != 0)
+    if (sink_checkpoint(t) != 0)
         return -1;
     for (size_t i = 0; i < t->nparts; i++)
         atomic_store(&t->parts[i].consumed, t->parts[i].next);

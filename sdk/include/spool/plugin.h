@@ -316,9 +316,13 @@ typedef struct spool_plugin {
                     size_t n);
 
     /* Sinks. Makes everything put so far durable at the destination before
-     * returning SPOOL_OK; the runtime checkpoints only after that. A resumable sink
-     * that has no checkpoint yet gets one flush() right after open(), with nothing
-     * put, so that it can record where its output starts. Thread: the task's. */
+     * returning SPOOL_OK; the runtime checkpoints only after that. A transactional sink
+     * commits its transaction (records and offsets) here: records it rejected in put()
+     * are in the dead-letter topic by then. After SPOOL_RETRY from a transactional
+     * sink's flush(), its transaction is taken as lost and the batch is put() again; for
+     * other sinks only flush() is called again. A resumable sink that has no checkpoint
+     * yet gets one flush() right after open(), with nothing put, so that it can record
+     * where its output starts. Thread: the task's. */
     spool_rc (*flush)(spool_task *t, void *state);
 
     /* Transforms. Passes on zero or more records derived from rec with host->emit();
