@@ -780,6 +780,13 @@ static void loader_path_push(struct loader_pathvec *pv, const char *dir, size_t 
     s = strndup(dir, len);
     if (s == NULL)
         goto fail;
+    /* The same directory spelled two ways (relative, through a link) is one entry:
+     * loading it twice would refuse every plugin in it as a duplicate of itself. */
+    char *canon = realpath(s, NULL);
+    if (canon != NULL) {
+        free(s);
+        s = canon;
+    }
     for (size_t i = 0; i < pv->n; i++) {
         if (strcmp(pv->v[i], s) == 0) {
             free(s);

@@ -44,6 +44,9 @@ expect "plugins lists stdout" 0 '^stdout \(sink\)' -- "$spool" plugins
 expect "plugins lists filter" 0 '^filter \(transform\)' -- "$spool" plugins
 expect "plugins NAME shows options" 0 'path +string, required' -- "$spool" plugins file
 expect "plugins shows delivery" 0 'delivery: resumable \(exactly once\)' -- "$spool" plugins file
+bindir=$(cd "$(dirname "$spool")/.." && pwd)
+expect "--plugin-path naming the default directory relatively" 0 '^file \(sink\)' -- \
+  sh -c "cd '$bindir' && '$spool' plugins --plugin-path lib/spool/plugins"
 expect "plugins unknown NAME" 2 'no plugin named "nope"' -- "$spool" plugins nope
 
 expect "validate the example" 0 'valid: 1 topics, 1 sources, 1 sinks' -- \
