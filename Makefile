@@ -15,7 +15,7 @@ BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libs
              libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev
 TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev postgresql sqlite3 curl kcat
 
-.PHONY: bench docs all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench chaos docs all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -26,6 +26,7 @@ help:
 	@echo "make build   configure and build into $(BUILD)/"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench   build, then print the log's append/read rates against the disk's raw limit"
+	@echo "make chaos   the flagship chaos test at nightly size (1,000,000 events, 100 kills)"
 	@echo "make docs    regenerate the option tables in docs/connectors/ from the plugins"
 	@echo "make install install into PREFIX (default /usr/local)"
 
@@ -87,6 +88,11 @@ fuzz: test-deps fuzz-configure
 bench: build
 	cd $(BUILD) && ./bin/bench_log .
 	sh bench/pipeline.sh $(BUILD)
+
+# The flagship chaos test at nightly size: 1,000,000 events, 100 kills.
+chaos: test-deps build
+	FLAGSHIP_EVENTS=1000000 FLAGSHIP_KILLS=100 FLAGSHIP_HTTP=10000 \
+	  sh tests/integration/flagship_chaos.sh $(BUILD)/bin/spool .
 
 # Regenerates the option tables in docs/connectors/ from the plugins' declarations.
 docs: build
