@@ -13,15 +13,17 @@ FUZZ_SECONDS ?= 60
 # What building needs, and what testing needs on top (clang for libFuzzer).
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libsqlite3-dev \
              libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev
+DEMO_PKGS  = $(BUILD_PKGS) sqlite3 curl
 TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev postgresql sqlite3 curl kcat
 
-.PHONY: bench chaos docs all deps test-deps build demo test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench chaos docs all deps demo-deps test-deps build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
 
 help:
-	@echo "make demo    install what is missing, build, run the demo pipeline"
+	@echo "make demo    install what is missing, build, run the flagship pipeline on one machine"
+	@echo "make demo-file  the file -> topic -> file pipeline, stopped and resumed"
 	@echo "make test    install what is missing, build, run every test (plain, ASan+UBSan, TSan, fuzz smoke)"
 	@echo "make build   configure and build into $(BUILD)/"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
@@ -55,8 +57,16 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+demo-deps:
+	$(call install_missing,$(DEMO_PKGS))
+
+# The flagship on one machine (configs/resource-events-embedded.yaml).
+demo: demo-deps build
 	@sh configs/demo.sh $(BUILD)
+
+# The walking skeleton's demo: lines file -> topic -> file, stopped and resumed.
+demo-file: build
+	@sh configs/file-pipe-demo.sh $(BUILD)
 
 test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
