@@ -1,0 +1,63 @@
+#!/bin/sh
+# flagship.sh BUILD [EVENTS] - the flagship end to end: generator -> resource-events ->
+# PostgreSQL warehouse (COPY, exactly once) + SQLite billing, batch durability, against
+# the narrow end's raw limit measured in the same run: psql's \copy (libpq COPY) of the
+# same events, already flattened to rows, into the same server. Prints events/s, the
+# ratio, and the worker's peak RSS. A private server is started and stopped.
+set -eu
+build=${1:-build}
+n=${2:-1000000}
+top=$(cd "$(dirname "$0")/.." && pwd)
+spool="$top/$build/bin/spool"
+dir=$(mktemp -d "$top/$build/bench-flagship.XXXXXX")
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; sh "$top/tests/support/pg.sh" stop "$dir/pg" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+now() { date +%s.%N; }
+DSN=$(sh "$top/tests/support/pg.sh" start "$dir/pg")
+cols="event_id text, seq bigint, event text, resource_id text, user_id text, region text, size integer, price double precision, created_at bigint, ts bigint"
+
+# The same events, as the generator makes them, flattened to tab-separated rows.
+printf 'generating %d events ... ' "$n"
+cat > "$dir/gen.yaml" <<YAML
+topics: {ev: {partitions: 1}}
+sources: {gen: {connector: generator, topic: ev, config: {count: $n, seed: 42}}}
+sinks: {out: {connector: file, topics: [ev], config: {path: "$dir/events.jsonl"}}}
+YAML
+"$spool" run --log-level error --data-dir "$dir/gendata" "$dir/gen.yaml"
+awk -F'"' '{ # flat objects of the generator: "k":"v" or "k":n
+  row = ""; for (i = 2; i < NF; i += 2) { k = $i; v = $(i + 1)
+    if (v == ":") v = $(i + 2); else { sub(/^:/, "", v); sub(/,$/, "", v); sub(/}$/, "", v) }
+    if (k != "event_id" && k != "seq" && k != "event" && k != "resource_id" && k != "user_id" && k != "region" && k != "size" && k != "price" && k != "created_at" && k != "ts") continue
+    f[k] = v }
+  print f["event_id"] "\t" f["seq"] "\t" f["event"] "\t" f["resource_id"] "\t" f["user_id"] "\t" f["region"] "\t" f["size"] "\t" f["price"] "\t" f["created_at"] "\t" f["ts"] }' \
+  "$dir/events.jsonl" > "$dir/events.tsv"
+echo "$(wc -c < "$dir/events.jsonl") bytes of JSON"
+
+psql "$DSN" -qc "create table raw_events ($cols)"
+t0=$(now)
+psql "$DSN" -qc "\\copy raw_events from '$dir/events.tsv'"
+t1=$(now)
+raw=$(echo "$t0 $t1" | awk -v n="$n" '{ print n / ($2 - $1) }')
+rows=$(psql "$DSN" -Atc "select count(*) from raw_events")
+[ "$rows" = "$n" ] || { echo "raw COPY loaded $rows rows of $n" >&2; exit 1; }
+
+export WAREHOUSE_DSN="$DSN" SPOOL_DIR="$dir" EVENTS=$n SEED=42 MALFORMED=0 \
+       WEBHOOK_LISTEN=127.0.0.1:0 RATE=0
+t0=$(now)
+"$spool" run --data-dir "$dir/data" "${FLAGSHIP_CONFIG:-$top/configs/resource-events.yaml}" 2> "$dir/log" &
+pid=$!
+billable=-1
+until [ "$(psql "$DSN" -Atc 'select count(*) from resource_events' 2>/dev/null || echo 0)" -ge "$n" ] &&
+      [ "$(sqlite3 "$dir/billing.db" 'select count(*) from billable_events' 2>/dev/null || echo 0)" -ge "${billable_n:-0}" ]; do
+  sleep 0.5   # polling the tables costs the server work: not too often
+  if [ -z "${billable_n:-}" ]; then
+    billable_n=$(grep -c '"event":"resource_\(created\|resized\|destroyed\)"' "$dir/events.jsonl")
+  fi
+done
+t1=$(now)
+kill -TERM $pid; wait $pid; pid=
+rss=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$dir/log")
+echo "$n $t0 $t1 $raw $rss $billable_n" | awk '{ e = $1 / ($3 - $2)
+  printf "raw COPY (psql \\\\copy) of the same rows: %.0f rows/s\n", $4
+  printf "spool, generator -> warehouse (PostgreSQL) + billing (%d billable, SQLite): %.0f events/s end to end, peak RSS %s MiB\n", $6, e, $5
+  printf "ratio to raw COPY: %.2f\n", e / $4 }'
