@@ -17,7 +17,8 @@
  * and aborted its open transaction) and reports the offsets with host->seek().
  *
  * Errors: a transaction that must be aborted is aborted and flush() returns
- * SPOOL_RETRY with the records kept, so the retry sends them again in a new one. A
+ * SPOOL_RETRY with the records kept, so the retry sends them again in a new one (the
+ * runtime's second put() of the batch adds nothing: put() keeps each offset once). A
  * fatal producer error (fenced, out of sequence) destroys the producer; the next
  * flush() builds a new one, rereads the offsets topic and drops from the kept records
  * those that a transaction did commit: the task restarts from its checkpoint in Kafka.
@@ -344,6 +345,11 @@ static spool_rc kafka_put(spool_task *t, void *state, const spool_record *const 
         int p = sink_part(s, r->topic, r->partition);
         if (p < 0)
             return SPOOL_ENOMEM;
+        /* After a flush() that returned SPOOL_RETRY the runtime puts the batch again
+         * (plugin.h); the records this sink kept from the first put() are below
+         * pending, and must not be kept twice. */
+        if (r->offset < s->parts[p].pending)
+            continue;
         pending_rec *pr = &s->recs[s->nrecs];
         memset(pr, 0, sizeof(*pr));
         pr->part = p;
