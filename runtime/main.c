@@ -56,7 +56,8 @@ static const char usage_main[] =
     "\n"
     "Run 'spool COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 stopped to\n"
-    "protect data (storage I/O error), 4 corruption found, 5 a plugin could not be loaded.\n";
+    "protect data (storage I/O error), 4 corruption found, 5 a plugin could not be loaded;\n"
+    "130 when a second SIGINT or SIGTERM ended `spool run` at once (nothing is lost).\n";
 
 static const char usage_run[] =
     "usage: spool run [--data-dir DIR] [--plugin-path DIRS] [--log-level LEVEL] FILE\n"
@@ -422,6 +423,14 @@ static int run_until_done(worker *w, int64_t shutdown_timeout_ms)
         int n = poll(fds, 2, timeout);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0) {
+            worker_log(SPOOL_LOG_ERROR, "spool", "cannot wait for signals: %s; stopping",
+                       strerror(errno));
+            worker_halt(w);
+            close(sfd);
+            int code = worker_join(w);
+            return code != 0 ? code : EXIT_RUNTIME;
+        }
         if (fds[0].revents & POLLIN)
             break;
         if (fds[1].revents & POLLIN) {

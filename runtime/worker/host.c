@@ -71,8 +71,12 @@ static int host_stopping(spool_task *t)
 {
     if (t == NULL)
         return 0;
-    if (t->owner != NULL)
+    if (t->owner != NULL) {
+        /* A transform is never told to stop for a pause: it has a record in hand. */
         t = t->owner;
+        if (t->plugin->desc->kind == SPOOL_KIND_SOURCE)
+            return atomic_load(&t->w->stop) || atomic_load(&t->stop_req);
+    }
     /* Sinks go on through worker_stop() to drain what is committed. */
     if (t->plugin->desc->kind == SPOOL_KIND_SINK)
         return atomic_load(&t->w->halt) || atomic_load(&t->stop_req);
@@ -150,6 +154,10 @@ static spool_rc host_reject(spool_task *t, const spool_record *rec, const char *
 {
     if (t == NULL || rec == NULL || !(t->in_put || t->in_flush) ||
         t->plugin->desc->kind != SPOOL_KIND_SINK)
+        return SPOOL_EINVAL;
+    /* A transactional sink commits in flush(): a record set aside there would be
+     * behind its committed offsets before its dead letter could be. */
+    if (t->in_flush && t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL)
         return SPOOL_EINVAL;
     return worker_sink_reject(t, rec, reason != NULL ? reason : "rejected by the sink");
 }

@@ -232,7 +232,9 @@ static int task_wait(struct spool_task *t, int64_t ms)
 static int task_pause_point(struct spool_task *t)
 {
     struct worker *w = t->w;
-    if (!atomic_load(&t->pause_req))
+    /* A paused sink drains like the others once the worker stops. */
+    if (!atomic_load(&t->pause_req) ||
+        (t->cc->kind == SPOOL_KIND_SINK && atomic_load(&w->stop)))
         return task_stopping(t);
     task_set_state(t, WORKER_PAUSED);
     pthread_mutex_lock(&w->lock);
@@ -280,7 +282,8 @@ static int task_retry(struct spool_task *t, retry_state *r, const char *what)
     int64_t now = mono_ms();
     if (r->attempts == 0) {
         r->first_ms = now;
-        r->backoff_ms = BACKOFF_MIN_MS;
+        r->backoff_ms = BACKOFF_MIN_MS < cc->retry_backoff_max_ms ? BACKOFF_MIN_MS
+                                                                 : cc->retry_backoff_max_ms;
     }
     if (r->attempts >= cc->retry_max || now - r->first_ms >= cc->retry_timeout_ms) {
         task_fail(t, "%s still failing after %" PRId64 " retries over %" PRId64 " ms: %s",
@@ -289,13 +292,14 @@ static int task_retry(struct spool_task *t, retry_state *r, const char *what)
         return 1;
     }
     r->attempts++;
-    int64_t wait = r->backoff_ms / 2 + (int64_t)(rand_r(&t->rng) % (unsigned)(r->backoff_ms / 2 + 1));
+    uint64_t half = (uint64_t)r->backoff_ms / 2;
+    int64_t wait = (int64_t)(half + (uint64_t)rand_r(&t->rng) % (half + 1));
     worker_log(SPOOL_LOG_WARN, t->name, "%s: %s; retry %" PRId64 " of %" PRId64 " in %" PRId64
                " ms", what, t->error[0] ? t->error : "transient failure", r->attempts,
                cc->retry_max, wait);
     if (task_wait(t, wait))
         return 1;
-    r->backoff_ms = r->backoff_ms * 2 > cc->retry_backoff_max_ms ? cc->retry_backoff_max_ms
+    r->backoff_ms = r->backoff_ms > cc->retry_backoff_max_ms / 2 ? cc->retry_backoff_max_ms
                                                                   : r->backoff_ms * 2;
     return 0;
 }
@@ -772,11 +776,13 @@ spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
         view.topic = t->cc->topic;
     t->error[0] = '\0';
     spool_rc rc = worker_stage_push(t, 0, &view);
+    if (rc == SPOOL_ESTOP)
+        return SPOOL_ESTOP; /* not taken: its position does not move */
     if (rc == SPOOL_ENOMEM) {
         task_fail(t, "out of memory");
         return SPOOL_ESTOP;
     }
-    if (rc != SPOOL_OK && rc != SPOOL_ESTOP &&
+    if (rc != SPOOL_OK &&
         task_record_failed(t, t->txn, rec, "transform",
                            t->error[0] ? t->error : spool_rc_str(rc), 0) != 0)
         return SPOOL_ESTOP;
@@ -812,8 +818,19 @@ static void *source_main(void *arg)
     int rc;
 
     task_set_state(t, WORKER_RUNNING);
+    /* A restarted task starts clean: what an earlier run left uncommitted (a txn held
+     * through a full disk) is read again from the committed position. */
+    log_txn_free(t->txn);
+    t->txn = log_txn_new();
+    t->pending_set = 0;
+    t->txn_bytes = 0;
+    t->commit_due = 0;
     free(t->committed_pos);
     t->committed_pos = NULL;
+    if (t->txn == NULL) {
+        task_fail(t, "out of memory");
+        goto out;
+    }
     rc = log_source_position(w->log, t->cc->name, &t->committed_pos, &t->committed_len);
     if (rc != SPOOL_OK) {
         worker_fail(w, log_exit_code(rc), t->name, "cannot read the committed position");
@@ -824,7 +841,12 @@ static void *source_main(void *arg)
     while (!task_pause_point(t)) {
         t->error[0] = '\0';
         rc = t->plugin->desc->poll(t, t->state, SOURCE_POLL_MS);
-        /* What was emitted before a failure or a stop is committed all the same. */
+        /* A connector that failed on a record commits nothing more: part of what a
+         * transform derived from that record may be in the txn, and everything since
+         * the last commit is read again after a restart. Otherwise what was emitted
+         * before an error or a stop is committed all the same. */
+        if (task_failed(t))
+            break;
         if (source_commit(t) != 0)
             break;
         source_notify(t);
@@ -878,6 +900,7 @@ static int sink_call(struct spool_task *t, int flush)
         spool_rc rc;
         t->error[0] = '\0';
         if (flush) {
+            t->new_pos_set = 0;
             t->in_flush = 1;
             rc = t->plugin->desc->flush(t, t->state);
             t->in_flush = 0;
@@ -968,7 +991,9 @@ static int sink_deliver(struct spool_task *t)
         if (sink_commit_dead_letters(t) != 0)
             return -1;
         if (!transactional) {
-            if (sink_call(t, 1) != 0)
+            /* This sink's checkpoint is the runtime's: dead letters it set aside in
+             * flush() commit before the checkpoint too. */
+            if (sink_call(t, 1) != 0 || sink_commit_dead_letters(t) != 0)
                 return -1;
             break;
         }
@@ -1069,6 +1094,14 @@ static long sink_read(struct spool_task *t)
             t->error[0] = '\0';
             spool_rc rc = worker_stage_push(t, 0, &rec);
             int failed = 0;
+            if (rc == SPOOL_ESTOP) {
+                /* Stopping: the record is not taken and is read again next time. */
+                if (headers != hs)
+                    free(headers);
+                if (keys != kbuf)
+                    free(keys);
+                return n;
+            }
             if (rc == SPOOL_ENOMEM) {
                 task_fail(t, "out of memory");
                 failed = 1;
@@ -1098,6 +1131,15 @@ static int sink_setup(struct spool_task *t)
 
     ckpt_clear(&t->ck);
     ckpt_clear(&t->seeks);
+    /* A restarted task starts clean: dead letters of an undelivered batch come again
+     * with the batch, and no position of an earlier flush() may be taken. */
+    log_txn_free(t->dlq);
+    t->dlq = log_txn_new();
+    t->new_pos_set = 0;
+    if (t->dlq == NULL) {
+        task_fail(t, "out of memory");
+        return -1;
+    }
     int rc = ckpt_load(w->data_dir, t->ckpt_name, &t->ck, err, sizeof(err));
     if (rc != SPOOL_OK) {
         if (log_fatal(rc))
@@ -1302,6 +1344,11 @@ static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition)
     struct worker *w = ctx;
     int64_t low = -1;
     pthread_mutex_lock(&w->lock);
+    if (w->closing) {
+        /* Tasks are being set up or freed: keep everything this time. */
+        pthread_mutex_unlock(&w->lock);
+        return 0;
+    }
     for (size_t i = 0; i < w->ntasks; i++) {
         struct spool_task *t = &w->tasks[i];
         if (t->cc->kind != SPOOL_KIND_SINK || !sink_reads(t, topic))
@@ -1377,7 +1424,11 @@ int worker_new(const config_pipeline *p, const char *data_dir, worker **out, cha
     w->tasks = calloc(ntasks ? ntasks : 1, sizeof(*w->tasks));
     if (w->tasks == NULL)
         goto oom;
+    /* The log's maintenance thread may ask worker_consumed() meanwhile. */
+    pthread_mutex_lock(&w->lock);
+    w->closing = 1;
     w->ntasks = ntasks;
+    pthread_mutex_unlock(&w->lock);
     w->nsources = p->nsources;
     for (size_t i = 0; i < p->nsources; i++)
         if (task_init(w, &w->tasks[k++], &p->sources[i], 0, 1) != 0)
@@ -1388,6 +1439,9 @@ int worker_new(const config_pipeline *p, const char *data_dir, worker **out, cha
             if (task_init(w, &w->tasks[k++], &p->sinks[i], j, n) != 0)
                 goto oom;
     }
+    pthread_mutex_lock(&w->lock);
+    w->closing = 0;
+    pthread_mutex_unlock(&w->lock);
     *out = w;
     return 0;
 oom:
@@ -1561,11 +1615,17 @@ void worker_free(worker *w)
 {
     if (w == NULL)
         return;
+    /* The log's maintenance thread must not walk the tasks while they are freed: stop
+     * it (log_close joins it) before freeing them. */
+    pthread_mutex_lock(&w->lock);
+    w->closing = 1;
+    pthread_mutex_unlock(&w->lock);
+    if (w->log != NULL)
+        log_close(w->log);
+    w->log = NULL;
     for (size_t i = 0; i < w->ntasks; i++)
         task_free(&w->tasks[i]);
     free(w->tasks);
-    if (w->log != NULL)
-        log_close(w->log);
     if (w->done_fd >= 0)
         close(w->done_fd);
     pthread_cond_destroy(&w->cond);

@@ -79,7 +79,8 @@ const char *worker_state_name(int state);
  * name. A paused source stops polling; a paused sink stops delivering; both keep
  * their positions. Restart ends the tasks (all, or only the FAILED ones) and starts
  * them again from their committed positions. Return 0, or -1 when no connector has
- * that name. Thread: any but a task's. Restart blocks until the old tasks ended. */
+ * that name. Thread: the one that owns the worker (calls worker_join), never a task's,
+ * and not once worker_join() has begun. Restart blocks until the old tasks ended. */
 int worker_pause(worker *w, const char *name);
 int worker_resume(worker *w, const char *name);
 int worker_restart(worker *w, const char *name, int only_failed);

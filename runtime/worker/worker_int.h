@@ -100,6 +100,7 @@ struct worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;       /* signalled on stop, halt, resume, for waits */
     int exit_code;             /* first fatal failure's, under lock */
+    int closing;               /* tasks being set up or freed, under lock */
     int done_fd;               /* eventfd: readable when every task has ended */
     /* A failpoint from $SPOOL_FAILPOINT ("NAME:N:kill" or "NAME:N:stop"): the Nth time
      * the worker passes NAME it kills itself with SIGKILL or asks itself to stop, so

@@ -226,12 +226,14 @@ typedef struct spool_host {
 
     /* Sources: the last position committed to the log with this task's records, so
      * the task resumes there. *len is 0 when the task never committed. The bytes are
-     * owned by the host and valid until close() returns. Thread: the task's. */
+     * owned by the host and valid until the task's next commit (after poll() returns):
+     * copy them to keep them. Thread: the task's. */
     spool_rc (*source_position)(spool_task *t, const void **position, size_t *len);
 
     /* Resumable sinks: the bytes the sink stored with set_sink_position() at the
      * last checkpoint, so open() can cut its output back to it. *len is 0 when there
-     * is none. Owned by the host, valid until close() returns. Thread: the task's. */
+     * is none. Owned by the host, valid until the next checkpoint (after flush()):
+     * copy them to keep them. Thread: the task's. */
     spool_rc (*sink_position)(spool_task *t, const void **position, size_t *len);
 
     /* Resumable sinks: inside flush(), records how far the output is durably written.
@@ -245,9 +247,10 @@ typedef struct spool_host {
     spool_rc (*seek)(spool_task *t, const char *topic, int32_t partition,
                      int64_t next_offset);
 
-    /* Sinks: inside put() or flush(), sets aside one record the destination refused
-     * for a reason of its own (a type error, a constraint), so that the rest of the
-     * batch goes on. rec must be one of the records of the current put(). With the
+    /* Sinks: inside put() (or flush(), except for transactional sinks, which commit
+     * there), sets aside one record the destination refused for a reason of its own (a
+     * type error, a constraint), so that the rest of the batch goes on. rec must be one
+     * of the records of the current put(). With the
      * connector's `errors: {tolerance: all}` the record goes to the dead-letter topic
      * (when one is set) with the reason in its headers and SPOOL_OK is returned; with
      * tolerance none, SPOOL_ERR is returned and the connector fails once the callback
