@@ -48,7 +48,8 @@ for round in $(seq 1 "$rounds"); do
     kill*) sleep "0.$(printf '%02d' "$k")"; kill -9 "$pid" 2>/dev/null || true ;;
   esac
   wait "$lg" || true
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; else kills=$((kills + 1)); fi
+  # The failpoint may fire between the two kills: neither may stop the script.
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; else kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
   pid=
   echo "     round $round: $how, $per events per post: $(tail -1 "$work/loadgen.log")"
