@@ -41,14 +41,13 @@ rnd() { # rnd N: sets R to a number in [0, N) from the seeded sequence (no subsh
 }
 
 WAREHOUSE_DSN=$(sh "$src/tests/support/pg.sh" start "$pg")
-port=$(( 20000 + seed % 30000 ))
 # The generator is paced so that its stream spans the kill rounds (about 20 s), so
 # that the kills land in the middle of the flow rather than after it.
 export WAREHOUSE_DSN SPOOL_DIR="$work" EVENTS="$events" SEED=7 MALFORMED=0.001 \
-       WEBHOOK_LISTEN="127.0.0.1:$port" RATE=$(( events / 20 ))
+       WEBHOOK_LISTEN="127.0.0.1:0" RATE=$(( events / 20 ))
 
 start_worker() { # start_worker [ENV...]
-  env "$@" "$spool" run --log-level warn --data-dir "$work/data" \
+  env "$@" "$spool" run --log-level info --data-dir "$work/data" \
     "$src/configs/resource-events.yaml" >>"$work/worker.out" 2>>"$work/worker.log" &
   pid=$!
 }
@@ -74,6 +73,20 @@ post_events() {
   done
   echo done > "$work/client.done"
 }
+# The first run takes a free port (0) and says which; every later run reuses it, so
+# that the client finds the webhook again after each restart.
+start_worker
+i=0
+until port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/worker.log" | head -1) &&
+      [ -n "$port" ]; do
+  i=$((i + 1))
+  [ $i -lt 600 ] || { echo "FAIL the worker did not start"; tail "$work/worker.log"; exit 1; }
+  sleep 0.05
+done
+export WEBHOOK_LISTEN="127.0.0.1:$port"
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=
 post_events &
 client=$!
 
