@@ -11,10 +11,11 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 
 # What building needs, and what testing needs on top (clang for libFuzzer).
+# (cmocka too: the default build configures the tests, so `make demo` needs it.)
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libsqlite3-dev \
-             libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev
+             libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev libcmocka-dev
 DEMO_PKGS  = $(BUILD_PKGS) sqlite3 curl
-TEST_PKGS  = $(BUILD_PKGS) libcmocka-dev clang libclang-rt-14-dev postgresql sqlite3 curl kcat
+TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat
 
 .PHONY: bench chaos docs all deps demo-deps test-deps build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
