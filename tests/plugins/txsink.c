@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crash.h"
@@ -34,6 +35,8 @@ static const spool_option txsink_options[] = {
      .doc = "put:N or flush:N kills the process at that call."},
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "per_task", .default_value = "false",
      .doc = "One journal per task: PATH.INDEX, from the task's name."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_DURATION, .name = "put_delay", .default_value = "0",
+     .doc = "Time each put() takes at least, to play a slow destination."},
     {.name = NULL},
 };
 
@@ -50,6 +53,7 @@ typedef struct txsink {
     const char *const *reject;
     int headers;
     crash_point crash;
+    int64_t put_delay_ms;
     char *buf;
     size_t len, cap;
     part_next parts[256];
@@ -157,6 +161,7 @@ static spool_rc tx_open(spool_task *t, void **state)
     s->path = host->opt_string(t, "path");
     s->reject = host->opt_list(t, "reject_ids", NULL);
     s->headers = host->opt_int(t, "headers") != 0;
+    s->put_delay_ms = host->opt_int(t, "put_delay");
     if (crash_parse(&s->crash, host->opt_string(t, "crash_at")) != 0) {
         host->set_error(t, "crash_at must be CALLBACK:N");
         return SPOOL_EINVAL;
@@ -198,6 +203,11 @@ static spool_rc tx_put(spool_task *t, void *state, const spool_record *const *re
 {
     txsink *s = state;
     crash_maybe(&s->crash, "put");
+    if (s->put_delay_ms > 0) {
+        struct timespec d = {(time_t)(s->put_delay_ms / 1000),
+                             (long)(s->put_delay_ms % 1000) * 1000000L};
+        nanosleep(&d, NULL);
+    }
     for (size_t i = 0; i < n; i++) {
         const spool_record *r = recs[i];
         part_next *p = tx_part(s, r->topic, r->partition);
