@@ -22,6 +22,7 @@ echo "pipeline: $top/configs/resource-events-embedded.yaml"
 echo
 
 # Port 0: the webhook takes a free port and says which in the log.
+: > "$demo/worker.log"
 SPOOL_DIR="$demo" EVENTS=$events SEED=42 MALFORMED=0.001 WEBHOOK_LISTEN=127.0.0.1:0 \
   "$spool" run --data-dir "$demo/data" "$top/configs/resource-events-embedded.yaml" \
   2> "$demo/worker.log" &
