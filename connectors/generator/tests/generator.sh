@@ -68,12 +68,12 @@ for round in $(seq 1 20); do
   k=$(( (r / 16) % 8 + 1 ))
   if [ $(( (r / 65536) % 2 )) = 0 ]; then
     what="SPOOL_FAILPOINT=source.after_commit:$k:kill"
-    rc=$(run "$work/data" "$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=30000 "$what")
+    rc=$(run "$work/data" "$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=15000 "$what")
   else
     ms=$(( (r / 256) % 180 + 20 ))
     what="kill after ${ms}ms"
     set +e
-    GEN_OUT="$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=30000 timeout -s KILL \
+    GEN_OUT="$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=15000 timeout -s KILL \
       "$(awk "BEGIN{print $ms/1000}")" "$spool" run --log-level error \
       --plugin-path "$plugins" --data-dir "$work/data" "$yaml" 2>>"$work/log"
     rc=$?
@@ -85,7 +85,7 @@ for round in $(seq 1 20); do
     echo "FAIL round $round ($what): exit $rc"; tail -20 "$work/log"; exit 1
   fi
 done
-rc=$(run "$work/data" "$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=30000)
+rc=$(run "$work/data" "$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=15000)
 [ "$rc" = 0 ] || { echo "FAIL final run: exit $rc"; tail -20 "$work/log"; exit 1; }
 rc=$(run "$work/clean-data" "$work/clean.txt" GEN_COUNT=$count GEN_BATCH=200)
 [ "$rc" = 0 ] || { echo "FAIL clean run: exit $rc"; tail -20 "$work/log"; exit 1; }
