@@ -162,3 +162,20 @@ pg_fail pg_copy(PGconn *conn, const char *copy_sql, const char *data, size_t len
     }
     return f;
 }
+
+spool_rc pg_reconnect(PGconn **conn, const char *dsn, int at_open, int *fresh, char *err,
+                      size_t errlen)
+{
+    int retry;
+    *fresh = 0;
+    if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
+        return SPOOL_OK;
+    PQfinish(*conn);
+    *conn = pg_connect(dsn, &retry, err, errlen);
+    if (*conn == NULL)
+        /* Once running, any lost server is waited for; at open only a busy one is, so
+         * that a wrong dsn or password fails at once. */
+        return retry || !at_open ? SPOOL_RETRY : SPOOL_ERR;
+    *fresh = 1;
+    return SPOOL_OK;
+}

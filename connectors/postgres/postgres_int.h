@@ -29,6 +29,12 @@ void pg_describe(PGconn *conn, const PGresult *res, char *out, size_t outlen);
  * *retry set when the server may accept a later attempt (starting up, shutting down). */
 PGconn *pg_connect(const char *dsn, int *retry, char *err, size_t errlen);
 
+/* Keeps *conn connected: SPOOL_OK (with *fresh 1 when it had to connect again), or
+ * SPOOL_RETRY (try later: the server is away; at_open only when it says it is starting
+ * or full), or SPOOL_ERR (at open, a server that refuses us); the reason in err. */
+spool_rc pg_reconnect(PGconn **conn, const char *dsn, int at_open, int *fresh, char *err,
+                      size_t errlen);
+
 /* Appends name quoted with PQescapeIdentifier. Returns 0, or -1. */
 int pg_quote_ident(PGconn *conn, sql_buf *b, const char *name);
 

@@ -167,15 +167,14 @@ out:
 static spool_rc pg_ensure(spool_task *t, pg_sink *s, int at_open)
 {
     char err[1024];
-    int retry;
-    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
-        return SPOOL_OK;
-    PQfinish(s->conn);
-    s->conn = pg_connect(s->dsn, &retry, err, sizeof(err));
-    if (s->conn == NULL) {
+    int fresh;
+    spool_rc rc = pg_reconnect(&s->conn, s->dsn, at_open, &fresh, err, sizeof(err));
+    if (rc != SPOOL_OK) {
         host->set_error(t, "%s", err);
-        return retry || !at_open ? SPOOL_RETRY : SPOOL_ERR;
+        return rc;
     }
+    if (!fresh)
+        return SPOOL_OK;
     pg_fail f = pg_setup(t, s, err, sizeof(err));
     if (f != PG_OK) {
         host->set_error(t, "%s", err);

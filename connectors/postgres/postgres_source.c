@@ -114,16 +114,13 @@ out:
 static spool_rc ensure(spool_task *t, pg_source *s, int at_open)
 {
     char err[1024];
-    int retry;
-    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
-        return SPOOL_OK;
-    PQfinish(s->conn);
-    s->conn = pg_connect(s->dsn, &retry, err, sizeof(err));
-    if (s->conn == NULL) {
+    int fresh;
+    spool_rc rc = pg_reconnect(&s->conn, s->dsn, at_open, &fresh, err, sizeof(err));
+    if (rc != SPOOL_OK) {
         host->set_error(t, "%s", err);
-        return retry || !at_open ? SPOOL_RETRY : SPOOL_ERR;
+        return rc;
     }
-    if (build_queries(t, s) != 0)
+    if (fresh && build_queries(t, s) != 0)
         return SPOOL_ENOMEM;
     return SPOOL_OK;
 }

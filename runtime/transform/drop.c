@@ -26,24 +26,11 @@ static const spool_option drop_options[] = {
 static spool_rc drop_open(spool_task *t, void **state)
 {
     drop_state *s = calloc(1, sizeof(*s));
-    const char *why;
-
     if (s == NULL)
         return SPOOL_ENOMEM;
     *state = s;
-    s->fields = host->opt_list(t, "fields", &s->nfields);
-    if (s->nfields == 0) {
-        host->set_error(t, "drop has no fields; expected fields: [a, b.c]");
-        return SPOOL_EINVAL;
-    }
-    for (size_t i = 0; i < s->nfields; i++) {
-        if ((why = transform_path_problem(s->fields[i])) != NULL) {
-            host->set_error(t, "drop: fields[%zu]: %s; expected a JSON field such as "
-                            "password or session.token", i, why);
-            return SPOOL_EINVAL;
-        }
-    }
-    return SPOOL_OK;
+    return transform_fields_option(host, t, "drop", "password or session.token", &s->fields,
+                                   &s->nfields);
 }
 
 static spool_rc drop_transform(spool_task *t, void *state, const spool_record *rec)

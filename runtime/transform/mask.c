@@ -33,27 +33,14 @@ static const spool_option mask_options[] = {
 static spool_rc mask_open(spool_task *t, void **state)
 {
     mask_state *s = calloc(1, sizeof(*s));
-    const char *why;
-
     if (s == NULL)
         return SPOOL_ENOMEM;
     *state = s;
-    s->fields = host->opt_list(t, "fields", &s->nfields);
     s->with = host->opt_string(t, "with");
     if (s->with == NULL)
         s->with = "****";
-    if (s->nfields == 0) {
-        host->set_error(t, "mask has no fields; expected fields: [a, b.c]");
-        return SPOOL_EINVAL;
-    }
-    for (size_t i = 0; i < s->nfields; i++) {
-        if ((why = transform_path_problem(s->fields[i])) != NULL) {
-            host->set_error(t, "mask: fields[%zu]: %s; expected a JSON field such as "
-                            "email or card.number", i, why);
-            return SPOOL_EINVAL;
-        }
-    }
-    return SPOOL_OK;
+    return transform_fields_option(host, t, "mask", "email or card.number", &s->fields,
+                                   &s->nfields);
 }
 
 static spool_rc mask_transform(spool_task *t, void *state, const spool_record *rec)

@@ -149,3 +149,22 @@ const char *transform_topic_problem(const char *name, size_t len)
     }
     return NULL;
 }
+
+spool_rc transform_fields_option(const spool_host *host, spool_task *t, const char *name,
+                                 const char *example, const char *const **fields,
+                                 size_t *n)
+{
+    const char *why;
+    *fields = host->opt_list(t, "fields", n);
+    if (*n == 0) {
+        host->set_error(t, "%s has no fields; expected fields: [a, b.c]", name);
+        return SPOOL_EINVAL;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if ((why = transform_path_problem((*fields)[i])) != NULL) {
+            host->set_error(t, "%s: fields[%zu]: %s; expected a JSON field such as %s", name,
+                            i, why, example);
+            return SPOOL_EINVAL;
+        }
+    return SPOOL_OK;
+}

@@ -51,6 +51,13 @@ spool_rc transform_emit(const spool_host *host, spool_task *t, const spool_recor
 /* Why path cannot address a field ("", ".a", "a..b"), or NULL when it can. */
 const char *transform_path_problem(const char *path);
 
+/* Reads the declared LIST option `fields` of transform name into *fields and *n, and checks
+ * that it is not empty and that every entry is a field path; on failure sets the task's
+ * error (example: two paths shown as what was expected) and returns SPOOL_EINVAL. */
+spool_rc transform_fields_option(const spool_host *host, spool_task *t, const char *name,
+                                 const char *example, const char *const **fields,
+                                 size_t *n);
+
 /* The value at path in doc (borrowed), or NULL when a part is missing or a parent is
  * not an object. */
 json_t *transform_path_get(const json_t *doc, const char *path);
