@@ -1,4 +1,4 @@
-/* sql_scan.c - a validating single-pass JSON scanner that finds mapped fields. */
+/* sql_scan.c - the mapped fields of a record, found by runtime/json's scanner. */
 #include "sql_scan.h"
 
 #include <errno.h>
@@ -7,47 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 64
-
 void sql_scan_prepare(sql_scan_plan *plan, const sql_map *map)
 {
-    memset(plan, 0, sizeof(*plan));
+    const char *paths[JSON_SCAN_MAX_PATHS];
+
     plan->map = map;
-    plan->ok = map->n <= 64;
-    for (size_t c = 0; c < map->n && plan->ok; c++) {
-        const char *p = map->cols[c].path;
-        if (p == NULL)
-            continue;
-        while (plan->ok) {
-            const char *dot = strchr(p, '.');
-            size_t n = dot ? (size_t)(dot - p) : strlen(p);
-            if (plan->nsteps[c] == 8) {
-                plan->ok = 0;
-                break;
-            }
-            plan->step[c][plan->nsteps[c]] = p;
-            plan->steplen[c][plan->nsteps[c]++] = n;
-            if (dot == NULL)
-                break;
-            p = dot + 1;
-        }
-    }
+    plan->ok = map->n <= JSON_SCAN_MAX_PATHS;
+    if (!plan->ok)
+        return;
+    for (size_t c = 0; c < map->n; c++)
+        paths[c] = map->cols[c].path;
+    json_scan_prepare(&plan->scan, paths, map->n);
+    plan->ok = plan->scan.ok;
 }
 
-typedef struct scanner {
-    const char *p, *end;
-    const sql_scan_plan *plan;
-    sql_token *toks;
-    const char *key[MAX_DEPTH];
-    size_t keylen[MAX_DEPTH];
-    int keyesc[MAX_DEPTH];
-    const char *err;
-} scanner;
-
-static void ws(scanner *s)
+int sql_scan(const sql_scan_plan *plan, const char *json, size_t len, json_token *toks,
+             char *err, size_t errlen)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
+    unsigned flags;
+    const char *why;
+    size_t at;
+
+    if (json_scan(&plan->scan, json, len, toks, &flags, &why, &at) != 0) {
+        snprintf(err, errlen, "value is not JSON: %s at byte %zu", why, at);
+        return -1;
+    }
+    /* An escaped key: let jansson decide what it names. UTF-8 and \u escapes are the
+     * destination's to judge, as they are on the slow path. */
+    return (flags & JSON_SCAN_ESCAPED_KEY) != 0;
 }
 
 static int hexval(char c)
@@ -56,257 +43,8 @@ static int hexval(char c)
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Bytes that end a run of plain string content: '"', '\\' and control characters. */
-static const unsigned char special[256] = {
-    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
-    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
-    [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
-    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
-    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1};
-
-/* A string at s->p (on the quote). Sets *esc when it holds escapes. */
-static int str(scanner *s, int *esc)
-{
-    *esc = 0;
-    s->p++;
-    while (s->p < s->end) {
-        const char *p = s->p, *end = s->end;
-        while (p < end && !special[(unsigned char)*p])
-            p++;
-        s->p = p;
-        if (p >= end)
-            break;
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            s->p++;
-            return 0;
-        }
-        if (c < 0x20) {
-            s->err = "control character in a string";
-            return -1;
-        }
-        if (c == '\\') {
-            *esc = 1;
-            if (s->p + 1 >= s->end)
-                break;
-            char e = s->p[1];
-            if (e == 'u') {
-                if (s->p + 6 > s->end || hexval(s->p[2]) < 0 || hexval(s->p[3]) < 0 ||
-                    hexval(s->p[4]) < 0 || hexval(s->p[5]) < 0) {
-                    s->err = "invalid \\u escape";
-                    return -1;
-                }
-                s->p += 6;
-                continue;
-            }
-            if (!strchr("\"\\/bfnrt", e) || e == '\0') {
-                s->err = "invalid escape in a string";
-                return -1;
-            }
-            s->p += 2;
-            continue;
-        }
-        s->p++;
-    }
-    s->err = "unterminated string";
-    return -1;
-}
-
-static int number(scanner *s, int *is_int)
-{
-    const char *p = s->p;
-    *is_int = 1;
-    if (p < s->end && *p == '-')
-        p++;
-    if (p < s->end && *p == '0')
-        p++;
-    else if (p < s->end && *p >= '1' && *p <= '9')
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
-    else
-        goto bad;
-    if (p < s->end && *p == '.') {
-        *is_int = 0;
-        p++;
-        if (p >= s->end || *p < '0' || *p > '9')
-            goto bad;
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < s->end && (*p == 'e' || *p == 'E')) {
-        *is_int = 0;
-        p++;
-        if (p < s->end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= s->end || *p < '0' || *p > '9')
-            goto bad;
-        while (p < s->end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    s->p = p;
-    return 0;
-bad:
-    s->err = "invalid number";
-    return -1;
-}
-
-/* Which columns' paths end at the member whose key stack is key[0..depth]. */
-static void match(scanner *s, int depth, const sql_token *t)
-{
-    const sql_scan_plan *pl = s->plan;
-    for (size_t c = 0; c < pl->map->n; c++) {
-        if (pl->nsteps[c] != (size_t)depth + 1)
-            continue;
-        int ok = 1;
-        for (int d = depth; d >= 0 && ok; d--)
-            ok = pl->steplen[c][d] == s->keylen[d] &&
-                 memcmp(pl->step[c][d], s->key[d], s->keylen[d]) == 0;
-        if (ok)
-            s->toks[c] = *t;
-    }
-}
-
-/* depth: the depth of the value's own key on s->key; -1 for the root, -2 when the
- * value is not on a trackable path (inside an array, or too deep). */
-static int value(scanner *s, int depth, int level, sql_token *t)
-{
-    ws(s);
-    if (s->p >= s->end) {
-        s->err = "unexpected end of input";
-        return -1;
-    }
-    if (level > MAX_DEPTH * 4) {
-        s->err = "nested too deeply";
-        return -1;
-    }
-    t->p = s->p;
-    t->escaped = 0;
-    switch (*s->p) {
-    case '{': {
-        t->type = SQL_TOK_OBJECT;
-        s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            break;
-        }
-        for (;;) {
-            ws(s);
-            if (s->p >= s->end || *s->p != '"') {
-                s->err = "expected a key";
-                return -1;
-            }
-            const char *k = s->p + 1;
-            int esc;
-            if (str(s, &esc) != 0)
-                return -1;
-            int d = depth >= -1 && depth + 1 < MAX_DEPTH ? depth + 1 : -2;
-            if (d >= 0) {
-                s->key[d] = k;
-                s->keylen[d] = (size_t)(s->p - 1 - k);
-                s->keyesc[d] = esc;
-            }
-            ws(s);
-            if (s->p >= s->end || *s->p != ':') {
-                s->err = "expected ':'";
-                return -1;
-            }
-            s->p++;
-            sql_token m;
-            if (value(s, d, level + 1, &m) != 0)
-                return -1;
-            if (d >= 0) {
-                if (esc)
-                    s->err = "escaped key"; /* noted: the caller may take the slow path */
-                match(s, d, &m);
-            }
-            ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == '}') {
-                s->p++;
-                break;
-            }
-            s->err = "expected ',' or '}'";
-            return -1;
-        }
-        break;
-    }
-    case '[': {
-        t->type = SQL_TOK_ARRAY;
-        s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            break;
-        }
-        for (;;) {
-            sql_token m;
-            if (value(s, -2, level + 1, &m) != 0)
-                return -1;
-            ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == ']') {
-                s->p++;
-                break;
-            }
-            s->err = "expected ',' or ']'";
-            return -1;
-        }
-        break;
-    }
-    case '"':
-        t->type = SQL_TOK_STRING;
-        if (str(s, &t->escaped) != 0)
-            return -1;
-        break;
-    case 't':
-    case 'f':
-    case 'n': {
-        static const char *const words[] = {"true", "false", "null"};
-        int w = *s->p == 't' ? 0 : *s->p == 'f' ? 1 : 2;
-        size_t n = strlen(words[w]);
-        if ((size_t)(s->end - s->p) < n || memcmp(s->p, words[w], n) != 0) {
-            s->err = "invalid literal";
-            return -1;
-        }
-        s->p += n;
-        t->type = w == 0 ? SQL_TOK_TRUE : w == 1 ? SQL_TOK_FALSE : SQL_TOK_NULL;
-        break;
-    }
-    default: {
-        int is_int;
-        if (number(s, &is_int) != 0)
-            return -1;
-        t->type = is_int ? SQL_TOK_INT : SQL_TOK_REAL;
-        break;
-    }
-    }
-    t->len = (size_t)(s->p - t->p);
-    return 0;
-}
-
-int sql_scan(const sql_scan_plan *plan, const char *json, size_t len, sql_token *toks,
-             char *err, size_t errlen)
-{
-    scanner s = {.p = json, .end = json + len, .plan = plan, .toks = toks};
-    sql_token root;
-    memset(toks, 0, plan->map->n * sizeof(*toks));
-    if (value(&s, -1, 0, &root) != 0 || (ws(&s), s.p != s.end)) {
-        snprintf(err, errlen, "value is not JSON: %s at byte %zu",
-                 s.err != NULL ? s.err : "trailing characters", (size_t)(s.p - json));
-        return -1;
-    }
-    return s.err != NULL ? 1 : 0; /* an escaped key: let jansson decide what it names */
-}
-
 /* Decodes the content of string token t, calling put for each run of bytes. */
-static int decode(const sql_token *t, sql_buf *b, int copy_escape)
+static int decode(const json_token *t, sql_buf *b, int copy_escape)
 {
     const char *p = t->p + 1, *end = t->p + t->len - 1;
     if (!t->escaped)
@@ -372,27 +110,27 @@ static int decode(const sql_token *t, sql_buf *b, int copy_escape)
     return 0;
 }
 
-int sql_tok_copy_string(sql_buf *b, const sql_token *t)
+int sql_tok_copy_string(sql_buf *b, const json_token *t)
 {
     return decode(t, b, 1);
 }
 
-int sql_tok_string(sql_buf *b, const sql_token *t)
+int sql_tok_string(sql_buf *b, const json_token *t)
 {
     return decode(t, b, 0);
 }
 
-int sql_tok_copy_field(sql_buf *b, const sql_column *c, const sql_token *t)
+int sql_tok_copy_field(sql_buf *b, const sql_column *c, const json_token *t)
 {
     switch (t->type) {
-    case SQL_TOK_ABSENT:
-    case SQL_TOK_NULL:
+    case JSON_TOK_ABSENT:
+    case JSON_TOK_NULL:
         return sql_buf_put(b, "\\N", 2);
-    case SQL_TOK_STRING:
+    case JSON_TOK_STRING:
         if (c->type != SQL_JSONB)
             return sql_tok_copy_string(b, t);
         return sql_copy_escape(b, t->p, t->len);
-    case SQL_TOK_INT:
+    case JSON_TOK_INT:
         if (c->type == SQL_TIMESTAMPTZ) {
             char iso[32];
             sql_iso8601_ms(strtoll(t->p, NULL, 10), iso);
@@ -404,7 +142,7 @@ int sql_tok_copy_field(sql_buf *b, const sql_column *c, const sql_token *t)
     }
 }
 
-static int tok_mismatch(const sql_column *c, const sql_token *t, const char *want, char *err,
+static int tok_mismatch(const sql_column *c, const json_token *t, const char *want, char *err,
                         size_t errlen)
 {
     static const char *const kinds[] = {"nothing", "null", "true", "false", "an integer",
@@ -414,11 +152,11 @@ static int tok_mismatch(const sql_column *c, const sql_token *t, const char *wan
     return -1;
 }
 
-int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql_value *out,
+int sql_tok_value(const sql_column *c, const json_token *t, sql_buf *scratch, sql_value *out,
                   char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (t->type == SQL_TOK_ABSENT || t->type == SQL_TOK_NULL) {
+    if (t->type == JSON_TOK_ABSENT || t->type == JSON_TOK_NULL) {
         out->kind = SQL_V_NULL;
         return 0;
     }
@@ -426,10 +164,10 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
     const char *text = NULL;
     size_t tlen = 0;
     size_t start = scratch->len;
-    if (t->type == SQL_TOK_STRING && c->type != SQL_JSONB && !t->escaped) {
+    if (t->type == JSON_TOK_STRING && c->type != SQL_JSONB && !t->escaped) {
         text = t->p + 1; /* points into the record: no copy */
         tlen = t->len - 2;
-    } else if (t->type == SQL_TOK_STRING && c->type != SQL_JSONB) {
+    } else if (t->type == JSON_TOK_STRING && c->type != SQL_JSONB) {
         if (sql_tok_string(scratch, t) != 0 || sql_buf_put(scratch, "", 1) != 0) {
             snprintf(err, errlen, "out of memory");
             return -1;
@@ -441,7 +179,7 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
     switch (c->type) {
     case SQL_BIGINT:
     case SQL_INTEGER: {
-        if (t->type == SQL_TOK_INT && t->len <= 18 && c->type == SQL_BIGINT) {
+        if (t->type == JSON_TOK_INT && t->len <= 18 && c->type == SQL_BIGINT) {
             /* the common case, without a copy: at most 18 digits cannot overflow */
             const char *p = t->p, *e = t->p + t->len;
             int neg = *p == '-';
@@ -452,8 +190,8 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
             out->i = neg ? -v : v;
             return 0;
         }
-        const char *src = t->type == SQL_TOK_INT || t->type == SQL_TOK_REAL ? t->p : text;
-        size_t n = t->type == SQL_TOK_INT || t->type == SQL_TOK_REAL ? t->len : tlen;
+        const char *src = t->type == JSON_TOK_INT || t->type == JSON_TOK_REAL ? t->p : text;
+        size_t n = t->type == JSON_TOK_INT || t->type == JSON_TOK_REAL ? t->len : tlen;
         if (src == NULL || n == 0 || n >= sizeof(num))
             return tok_mismatch(c, t, "an integer", err, errlen);
         memcpy(num, src, n);
@@ -461,7 +199,7 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
         char *end;
         errno = 0;
         long long ll = strtoll(num, &end, 10);
-        if (*end != '\0' && t->type == SQL_TOK_REAL) {
+        if (*end != '\0' && t->type == JSON_TOK_REAL) {
             double d = strtod(num, &end);
             if (*end != '\0' || d != floor(d) || fabs(d) >= 9007199254740992.0)
                 return tok_mismatch(c, t, "an integer", err, errlen);
@@ -480,8 +218,8 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
     }
     case SQL_DOUBLE:
     case SQL_NUMERIC: {
-        const char *src = t->type == SQL_TOK_INT || t->type == SQL_TOK_REAL ? t->p : text;
-        size_t n = t->type == SQL_TOK_INT || t->type == SQL_TOK_REAL ? t->len : tlen;
+        const char *src = t->type == JSON_TOK_INT || t->type == JSON_TOK_REAL ? t->p : text;
+        size_t n = t->type == JSON_TOK_INT || t->type == JSON_TOK_REAL ? t->len : tlen;
         if (src == NULL || n == 0 || n >= sizeof(num))
             return tok_mismatch(c, t, "a number", err, errlen);
         memcpy(num, src, n);
@@ -490,11 +228,11 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
         double d = strtod(num, &end);
         if (*end != '\0')
             return tok_mismatch(c, t, "a number", err, errlen);
-        if (c->type == SQL_NUMERIC && t->type == SQL_TOK_STRING) {
+        if (c->type == SQL_NUMERIC && t->type == JSON_TOK_STRING) {
             out->kind = SQL_V_TEXT;
             out->s = text;
             out->len = tlen;
-        } else if (c->type == SQL_NUMERIC && t->type == SQL_TOK_INT) {
+        } else if (c->type == SQL_NUMERIC && t->type == JSON_TOK_INT) {
             out->kind = SQL_V_INT;
             out->i = strtoll(num, NULL, 10);
         } else {
@@ -504,12 +242,12 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
         return 0;
     }
     case SQL_BOOLEAN:
-        if (t->type == SQL_TOK_TRUE || t->type == SQL_TOK_FALSE) {
+        if (t->type == JSON_TOK_TRUE || t->type == JSON_TOK_FALSE) {
             out->kind = SQL_V_INT;
-            out->i = t->type == SQL_TOK_TRUE;
+            out->i = t->type == JSON_TOK_TRUE;
             return 0;
         }
-        if (t->type == SQL_TOK_INT && t->len == 1 && (t->p[0] == '0' || t->p[0] == '1')) {
+        if (t->type == JSON_TOK_INT && t->len == 1 && (t->p[0] == '0' || t->p[0] == '1')) {
             out->kind = SQL_V_INT;
             out->i = t->p[0] == '1';
             return 0;
@@ -522,7 +260,7 @@ int sql_tok_value(const sql_column *c, const sql_token *t, sql_buf *scratch, sql
         }
         return tok_mismatch(c, t, "a boolean", err, errlen);
     case SQL_TIMESTAMPTZ:
-        if (t->type == SQL_TOK_INT) {
+        if (t->type == JSON_TOK_INT) {
             sql_iso8601_ms(strtoll(t->p, NULL, 10), out->buf);
             out->kind = SQL_V_TEXT;
             out->s = out->buf;

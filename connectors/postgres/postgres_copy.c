@@ -3,7 +3,15 @@
  * The batch is encoded once, in COPY's text format, one line per record. It is sent
  * with a single COPY; in upsert mode into a temporary stage table first, then merged
  * with INSERT ... SELECT DISTINCT ON (keys) ... ON CONFLICT DO UPDATE (the last record
- * of a key in the batch wins). When the server refuses the batch because of its data
+ * of a key in the batch wins).
+ *
+ * Upsert optimistically: a batch whose keys are all new (the common case of an event
+ * stream keyed by event id, where a repeat only follows a client's retry) is COPYed
+ * straight into the target, which gives the same rows as the merge for a third of the
+ * server's work. When the target refuses it with a unique violation (23505), the
+ * transaction starts again and the batch goes through the stage; after such a
+ * conflict the next 1, 2, 4 ... 64 batches go through the stage before direct COPY is
+ * tried again, so that a stream of real updates pays little for the attempts. When the server refuses the batch because of its data
  * (SQLSTATE class 22 or 23), the transaction is started again and the batch split in
  * halves, each written under a savepoint, down to the single rows the server refuses:
  * those are set aside with host->reject() and the server's message. The happy path
@@ -18,9 +26,9 @@
 
 /* Appends record i's row to s->rows, or sets it aside when it cannot be encoded. */
 static spool_rc encode_one(const spool_host *host, spool_task *t, pg_sink *s,
-                           const spool_record *r, size_t i)
+                           const spool_record *r)
 {
-    char why[512], num[32];
+    char why[512];
     int e = 0, how = -1;
     if (r->value == NULL)
         snprintf(why, sizeof(why), "value is null");
@@ -59,10 +67,6 @@ static spool_rc encode_one(const spool_host *host, spool_task *t, pg_sink *s,
         }
         json_decref(root);
     }
-    if (s->upsert) {
-        int nn = snprintf(num, sizeof(num), "\t%zu", i);
-        e |= sql_buf_put(&s->rows, num, (size_t)nn);
-    }
     e |= sql_buf_put(&s->rows, "\n", 1);
     return e != 0 ? SPOOL_ENOMEM : SPOOL_OK;
 }
@@ -87,6 +91,35 @@ static pg_fail copy_end(pg_sink *s, const char *abort_msg, char *err, size_t err
     return f;
 }
 
+/* Rows lo..hi as one COPY (and merge). */
+static pg_fail write_range(pg_sink *s, size_t lo, size_t hi, char *err, size_t errlen)
+{
+    size_t from = s->line[lo], to = s->line[hi];
+    if (from == to)
+        return PG_OK;
+    pg_fail f = pg_copy(s->conn, s->copy_sql.p, s->rows.p + from, to - from, err, errlen);
+    if (f == PG_OK && s->upsert)
+        f = pg_exec(s->conn, s->merge_sql.p, err, errlen);
+    return f;
+}
+
+/* After a direct COPY of an upsert batch (result f): on a unique violation, starts the
+ * transaction again and merges the batch through the stage instead. */
+static pg_fail direct_done(pg_sink *s, pg_fail f, size_t n, char *err, size_t errlen)
+{
+    if (f == PG_OK) {
+        s->direct_backoff = 0;
+        return PG_OK;
+    }
+    if (f != PG_ROW || strncmp(err, "23505", 5) != 0)
+        return f; /* pg_describe() starts with the SQLSTATE */
+    s->direct_backoff = s->direct_backoff == 0 ? 1 : s->direct_backoff < 64
+                                                   ? s->direct_backoff * 2 : 64;
+    s->direct_skip = s->direct_backoff;
+    f = pg_exec(s->conn, "ROLLBACK; BEGIN", err, errlen);
+    return f == PG_OK ? write_range(s, 0, n, err, errlen) : f;
+}
+
 pg_fail pg_copy_batch(const spool_host *host, spool_task *t, pg_sink *s,
                       const spool_record *const *recs, size_t n, const unsigned char *skip,
                       spool_rc *rc, char *err, size_t errlen)
@@ -104,7 +137,10 @@ pg_fail pg_copy_batch(const spool_host *host, spool_task *t, pg_sink *s,
     }
     /* Encoding and sending overlap: rows go to the server in chunks while the next
      * ones are encoded, so the server parses while the sink works. */
-    PGresult *r = PQexec(s->conn, s->copy_sql.p);
+    int direct = s->upsert && s->direct_skip == 0;
+    if (s->upsert && !direct)
+        s->direct_skip--;
+    PGresult *r = PQexec(s->conn, direct ? s->direct_sql.p : s->copy_sql.p);
     pg_fail f = pg_classify(s->conn, r);
     if (f != PG_OK) {
         pg_describe(s->conn, r, err, errlen);
@@ -116,7 +152,7 @@ pg_fail pg_copy_batch(const spool_host *host, spool_task *t, pg_sink *s,
     int send_ok = 1;
     for (size_t i = 0; i < n; i++) {
         s->line[i] = s->rows.len;
-        if (!skip[i] && (*rc = encode_one(host, t, s, recs[i], i)) != SPOOL_OK)
+        if (!skip[i] && (*rc = encode_one(host, t, s, recs[i])) != SPOOL_OK)
             break;
         if (send_ok && s->rows.len - sent >= chunk) {
             send_ok = PQputCopyData(s->conn, s->rows.p + sent, (int)(s->rows.len - sent)) == 1;
@@ -136,18 +172,8 @@ pg_fail pg_copy_batch(const spool_host *host, spool_task *t, pg_sink *s,
         pg_describe(s->conn, NULL, err, errlen);
         f = PG_RETRY;
     }
-    if (f == PG_OK && s->upsert)
-        f = pg_exec(s->conn, s->merge_sql.p, err, errlen);
-    return f;
-}
-
-/* Rows lo..hi as one COPY (and merge). */
-static pg_fail write_range(pg_sink *s, size_t lo, size_t hi, char *err, size_t errlen)
-{
-    size_t from = s->line[lo], to = s->line[hi];
-    if (from == to)
-        return PG_OK;
-    pg_fail f = pg_copy(s->conn, s->copy_sql.p, s->rows.p + from, to - from, err, errlen);
+    if (direct)
+        return direct_done(s, f, n, err, errlen);
     if (f == PG_OK && s->upsert)
         f = pg_exec(s->conn, s->merge_sql.p, err, errlen);
     return f;

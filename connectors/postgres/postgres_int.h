@@ -67,10 +67,13 @@ typedef struct pg_sink {
     int upsert, create;
     sql_map map;
     sql_scan_plan plan;
-    sql_token *toks;
+    json_token *toks;
     char connector[512];
     sql_buf copy_sql;      /* COPY target (or stage) (cols) FROM STDIN */
     sql_buf merge_sql;     /* upsert: stage -> target, then empty the stage */
+    sql_buf direct_sql;    /* upsert: COPY straight into the target (cols) FROM STDIN */
+    unsigned direct_skip;  /* upsert: batches left to stage before trying direct again */
+    unsigned direct_backoff;
     sql_buf rows;          /* the batch in COPY text format */
     size_t *line;          /* line[i]..line[i+1]: record i's row; empty when set aside */
     size_t line_cap;

@@ -96,7 +96,7 @@ static pg_fail pg_setup(spool_task *t, pg_sink *s, char *err, size_t errlen)
     sql_buf ddl = {0}, otable = {0};
     pg_fail f = PG_FATAL;
     int e = 0;
-    s->copy_sql.len = s->merge_sql.len = 0;
+    s->copy_sql.len = s->merge_sql.len = s->direct_sql.len = 0;
     e |= qualified(s->conn, &otable, t, s->offsets_table);
     if (s->create) {
         e |= sql_buf_puts(&ddl, "CREATE TABLE IF NOT EXISTS ") |
@@ -119,9 +119,14 @@ static pg_fail pg_setup(spool_task *t, pg_sink *s, char *err, size_t errlen)
              col_list(s, &ddl, "") | sql_buf_puts(&ddl, " FROM ") |
              qualified(s->conn, &ddl, t, s->table) |
              sql_buf_puts(&ddl, " WITH NO DATA; ALTER TABLE spool_stage ADD COLUMN "
-                                "IF NOT EXISTS spool_seq bigint");
+                                "IF NOT EXISTS spool_seq bigserial");
+        /* spool_seq numbers the rows in the order COPY reads them: the batch's order. */
         e |= sql_buf_puts(&s->copy_sql, "COPY spool_stage (") | col_list(s, &s->copy_sql, "") |
-             sql_buf_puts(&s->copy_sql, ", spool_seq) FROM STDIN");
+             sql_buf_puts(&s->copy_sql, ") FROM STDIN");
+        e |= sql_buf_puts(&s->direct_sql, "COPY ") |
+             qualified(s->conn, &s->direct_sql, t, s->table) |
+             sql_buf_puts(&s->direct_sql, " (") | col_list(s, &s->direct_sql, "") |
+             sql_buf_puts(&s->direct_sql, ") FROM STDIN");
         e |= sql_buf_puts(&s->merge_sql, "INSERT INTO ") |
              qualified(s->conn, &s->merge_sql, t, s->table) |
              sql_buf_puts(&s->merge_sql, " (") | col_list(s, &s->merge_sql, "") |
@@ -350,6 +355,7 @@ static void pg_sink_close(spool_task *t, void *state)
     free(s->toks);
     sql_buf_free(&s->copy_sql);
     sql_buf_free(&s->merge_sql);
+    sql_buf_free(&s->direct_sql);
     sql_buf_free(&s->rows);
     free(s->line);
     free(s);

@@ -66,7 +66,7 @@ typedef struct sqlite_sink {
     sqlite3_stmt *insert, *offsets;
     sql_map map;
     sql_scan_plan plan;
-    sql_token *toks;
+    json_token *toks;
     sql_buf scratch;
     char connector[512];
     const char *path;

@@ -95,40 +95,50 @@ static spool_rc filter_open(spool_task *t, void **state)
     return SPOOL_OK;
 }
 
+/* Whether the test keeps a record whose field is present (found) with text[0..n). */
+static int filter_keeps(const filter_state *s, int found, const char *text, size_t n)
+{
+    int holds = 0;
+    if (s->test == FILTER_EXISTS) {
+        holds = found == s->exists;
+    } else if (!found) {
+        return s->keep_missing;
+    } else if (s->test == FILTER_EQUALS) {
+        holds = strlen(s->equals) == n && memcmp(s->equals, text, n) == 0;
+    } else if (s->test == FILTER_IN) {
+        holds = transform_listed(s->list, text, n);
+    } else {
+        holds = !transform_listed(s->list, text, n);
+    }
+    return s->negate ? !holds : holds;
+}
+
 static spool_rc filter_transform(spool_task *t, void *state, const spool_record *rec)
 {
     filter_state *s = state;
     json_t *doc = NULL, *node = NULL;
+    const char *fast;
     char *text = NULL;
     size_t n = 0;
-    int holds = 0, keep;
-    spool_rc rc = transform_load(host, t, rec, &doc);
+    int keep, found = transform_field_fast(rec->value, rec->value_len, s->field, &fast, &n);
 
-    if (rc != SPOOL_OK)
-        return rc;
-    if (doc != NULL)
-        node = transform_path_get(doc, s->field);
-    if (s->test == FILTER_EXISTS) {
-        holds = (node != NULL) == s->exists;
-    } else if (node != NULL) {
-        text = transform_json_text(node, &n);
-        if (text == NULL) {
+    if (found >= 0) {
+        keep = filter_keeps(s, found, fast, n);
+    } else {
+        spool_rc rc = transform_load(host, t, rec, &doc);
+        if (rc != SPOOL_OK)
+            return rc;
+        if (doc != NULL)
+            node = transform_path_get(doc, s->field);
+        if (node != NULL && s->test != FILTER_EXISTS &&
+            (text = transform_json_text(node, &n)) == NULL) {
             json_decref(doc);
             return SPOOL_ENOMEM;
         }
-        if (s->test == FILTER_EQUALS)
-            holds = strlen(s->equals) == n && memcmp(s->equals, text, n) == 0;
-        else if (s->test == FILTER_IN)
-            holds = transform_listed(s->list, text, n);
-        else
-            holds = !transform_listed(s->list, text, n);
+        keep = filter_keeps(s, node != NULL, text, n);
+        free(text);
+        json_decref(doc);
     }
-    if (s->test != FILTER_EXISTS && node == NULL)
-        keep = s->keep_missing;
-    else
-        keep = s->negate ? !holds : holds;
-    free(text);
-    json_decref(doc);
     return keep ? host->emit(t, rec, NULL, 0) : SPOOL_OK;
 }
 

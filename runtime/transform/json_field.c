@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_scan.h"
 #include "transform/transform_int.h"
 
 const char *transform_path_problem(const char *path)
@@ -98,17 +99,40 @@ char *transform_json_text(const json_t *v, size_t *len)
     return out;
 }
 
+int transform_field_fast(const void *json, size_t len, const char *path, const char **text,
+                         size_t *text_len)
+{
+    json_scan_plan plan;
+    if (json == NULL)
+        return -1;
+    json_scan_prepare(&plan, &path, 1);
+    return json_scan_text(&plan, json, len, text, text_len);
+}
+
 int transform_json_field(const void *json, size_t len, const char *path, char **out,
                          size_t *out_len)
 {
     json_error_t err;
     json_t *doc = NULL, *node;
+    const char *fast;
     int found = 0;
 
     *out = NULL;
     *out_len = 0;
     if (json == NULL)
         return 0;
+    found = transform_field_fast(json, len, path, &fast, out_len);
+    if (found == 0)
+        return 0;
+    if (found == 1) {
+        *out = malloc(*out_len + 1);
+        if (*out == NULL)
+            return -1;
+        memcpy(*out, fast, *out_len);
+        (*out)[*out_len] = '\0';
+        return 1;
+    }
+    found = 0;
     doc = json_loadb(json, len, TRANSFORM_JSON_DECODE, &err);
     if (doc == NULL)
         return 0;

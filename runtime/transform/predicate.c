@@ -22,6 +22,16 @@ static int predicate_test(const config_predicate *p, const spool_record *rec)
         return rec->topic != NULL && strcmp(rec->topic, p->topic) == 0;
     if (rec->value == NULL)
         return 0;
+    const char *fast;
+    int found = transform_field_fast(rec->value, rec->value_len, p->field, &fast, &n);
+    if (found >= 0 && p->kind == CONFIG_PRED_EXISTS)
+        return found == (p->exists != 0);
+    if (found == 0)
+        return 0;
+    if (found == 1 && p->kind == CONFIG_PRED_EQUALS)
+        return strlen(p->equals) == n && memcmp(p->equals, fast, n) == 0;
+    if (found == 1 && p->kind == CONFIG_PRED_IN)
+        return transform_listed((const char *const *)p->in, fast, n);
     doc = json_loadb(rec->value, rec->value_len, TRANSFORM_JSON_DECODE, &err);
     if (doc == NULL)
         return 0;

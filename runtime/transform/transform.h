@@ -41,6 +41,12 @@ extern spool_plugin_entry_fn *const transform_builtins[];
  * test not holding. rec is borrowed; nothing is kept. */
 int transform_predicate_match(const struct config_predicate *p, const spool_record *rec);
 
+/* The same field's text without building a tree, when an allocation-free scan can
+ * tell (runtime/json/json_scan.h): 1 with *text borrowed from json, 0 when json is JSON
+ * without the field, -1 when only a full parser can say (the caller then parses). */
+int transform_field_fast(const void *json, size_t len, const char *path, const char **text,
+                         size_t *text_len);
+
 /* Finds the field at path ("a.b.c") in the JSON document json[0..len) and writes its
  * value as text into a malloc'd *out (strings without quotes, other values as compact
  * JSON). Returns 1 when found, 0 when the document is not JSON or has no such field,

@@ -4,3 +4,9 @@ spool_add_test(test_transform
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_transform.c
   LIBS spool_transform spool_config
   LABELS unit)
+
+# runtime/json: the allocation-free field scanner, differentially against jansson.
+spool_add_test(test_json_scan
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json_scan.c
+  LIBS spool_json_scan PkgConfig::JANSSON
+  LABELS unit)

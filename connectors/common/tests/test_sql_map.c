@@ -162,7 +162,7 @@ static void test_connector_id(void **unused)
 
 static sql_map scan_map;
 static sql_scan_plan scan_plan;
-static sql_token toks[8];
+static json_token toks[8];
 
 static int scan(const char *json, char *err)
 {
@@ -188,14 +188,14 @@ static void test_scan_fields(void **unused)
 {
     assert_int_equal(scan("{\"x\":[{\"id\":9}],\"id\":42,\"a\":{\"b\":\"t\\tx\\u00e9\\\"\"},"
                           "\"s\":true,\"o\":{\"k\": [1, \"\\\\\"]},\"ts\":0}", NULL), 0);
-    assert_int_equal(toks[0].type, SQL_TOK_INT);
+    assert_int_equal(toks[0].type, JSON_TOK_INT);
     assert_string_equal(tok_copy(0), "42");               /* not the id inside the array */
     assert_string_equal(tok_copy(1), "t\\tx\xc3\xa9\"");  /* decoded, COPY-escaped */
     assert_string_equal(tok_copy(2), "true");
     assert_string_equal(tok_copy(3), "{\"k\": [1, \"\\\\\\\\\"]}"); /* as written */
     assert_string_equal(tok_copy(4), "1970-01-01T00:00:00.000Z");
     assert_int_equal(scan("{\"id\":1}", NULL), 0);
-    assert_int_equal(toks[1].type, SQL_TOK_ABSENT);
+    assert_int_equal(toks[1].type, JSON_TOK_ABSENT);
     assert_string_equal(tok_copy(1), "\\N");
     /* the last of duplicate keys wins, as in jansson */
     assert_int_equal(scan("{\"id\":1,\"id\":2}", NULL), 0);
@@ -204,7 +204,7 @@ static void test_scan_fields(void **unused)
     assert_int_equal(scan("{\"i\\u0064\":1}", NULL), 1);
     /* a top-level array or scalar maps nothing */
     assert_int_equal(scan("[{\"id\":1}]", NULL), 0);
-    assert_int_equal(toks[0].type, SQL_TOK_ABSENT);
+    assert_int_equal(toks[0].type, JSON_TOK_ABSENT);
 }
 
 static void test_scan_invalid(void **unused)
@@ -218,7 +218,7 @@ static void test_scan_invalid(void **unused)
         assert_non_null(strstr(err, "value is not JSON"));
     }
     assert_int_equal(scan(" {\"id\" : -1.5e3 } ", err), 0);
-    assert_int_equal(toks[0].type, SQL_TOK_REAL);
+    assert_int_equal(toks[0].type, JSON_TOK_REAL);
 }
 
 static void test_tok_value(void **unused)
