@@ -1561,6 +1561,7 @@ void log_close(log_store *s)
     }
     if (!s->opts.read_only && s->lock_fd >= 0)
         log_flush(s); /* interval and none topics: durable at a clean stop */
+    log_syncer_stop(s->syncer);
     for (size_t i = 0; i < s->ntopics; i++)
         log_topic_free(s->topics[i]);
     free(s->topics);

@@ -575,18 +575,23 @@ static int log_group_io(log_store *s, log_commit_req *group, log_partition **tou
             }
         }
     }
-    /* Start the writeback of every segment first, so the devices work on all of them
-     * at once; each fdatasync then only waits (and reports any error). */
+    /* Start the writeback of every segment first, so the device works on all of them
+     * at once, then fdatasync them side by side (log_sync.c). */
     for (size_t i = 0; ntouched > 1 && i < ntouched; i++)
         if (touched[i]->plan_sync)
             (void)sync_file_range(touched[i]->plan_seg->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    for (size_t i = 0; i < ntouched; i++) {
-        if (!touched[i]->plan_sync)
-            continue;
-        rc = log_sync_seg(s, touched[i]->plan_seg, why, whylen);
-        if (rc != SPOOL_OK)
-            return rc;
-    }
+    size_t nsync = 0;
+    log_segment *stack[16], **segs = ntouched <= 16 ? stack : calloc(ntouched, sizeof(*segs));
+    if (segs == NULL)
+        return SPOOL_ENOMEM;
+    for (size_t i = 0; i < ntouched; i++)
+        if (touched[i]->plan_sync)
+            segs[nsync++] = touched[i]->plan_seg;
+    rc = nsync > 0 ? log_sync_segments(s, segs, nsync, why, whylen) : SPOOL_OK;
+    if (segs != stack)
+        free(segs);
+    if (rc != SPOOL_OK)
+        return rc;
     e = -log_write_commit(s, image, image_len, sync);
     if (e != 0) {
         if (log_is_nospace(e)) {

@@ -245,6 +245,10 @@ typedef enum log_io_op {
 } log_io_op;
 typedef int (*log_fault_fn)(void *ctx, log_io_op op, const char *path);
 
+/* Threads that fdatasync a group's segments side by side (log_sync.c). */
+#define LOG_SYNC_THREADS 7
+typedef struct log_syncer log_syncer;
+
 struct log_store {
     char *dir;
     char *commit_path;
@@ -277,6 +281,7 @@ struct log_store {
     int maint_running;
     int maint_stop;           /* (mu) */
     pthread_cond_t maint_cv;
+    log_syncer *syncer;       /* leader only; started by the first group that needs it */
 };
 
 /* Installs a fault hook (tests only). Must be called before any concurrent use. */
@@ -294,6 +299,12 @@ static inline log_segment *log_active(const log_partition *p)
 /* Grows p's segment list to hold extra more, and appends one. Caller holds s->mu. */
 int log_reserve_segments_locked(log_partition *p, size_t extra);
 int log_push_segment_locked(log_partition *p, log_segment *seg);
+
+/* fdatasync of segs[0..n) side by side (the leader, without s->mu). SPOOL_OK, or
+ * LOG_EIO with the first failed segment in why (fatal: never retried), or
+ * SPOOL_ENOMEM. */
+int log_sync_segments(log_store *s, log_segment **segs, size_t n, char *why, size_t whylen);
+void log_syncer_stop(log_syncer *y);
 
 /* Runs one commit group; called by the leader with s->mu held (log_commit.c). */
 void log_group_run(log_store *s, log_commit_req *group);

@@ -319,6 +319,34 @@ static void test_eio_is_fatal(void **state)
     }
 }
 
+/* A group touching two partitions syncs their segments side by side (log_sync.c): an
+ * EIO from the second one fails the group, names that segment, and commits nothing. */
+static void test_eio_in_one_of_parallel_syncs(void **state)
+{
+    fixture *f = *state;
+    faults fl = {.op = LOG_IO_SYNC, .nth = 2, .err = EIO};
+    log_txn *t = log_txn_new();
+    log_record r = {.value = "x", .value_len = 1};
+    char why[512];
+
+    assert_int_equal(log_txn_add(t, "t", 0, &r), SPOOL_OK);
+    assert_int_equal(log_txn_add(t, "t", 1, &r), SPOOL_OK);
+    assert_int_equal(log_commit(f->s, t), SPOOL_OK); /* the side-by-side path works */
+    assert_int_equal(log_end_offset(f->s, "t", 0), 1);
+    assert_int_equal(log_end_offset(f->s, "t", 1), 1);
+    log_set_fault(f->s, fault_hook, &fl);
+    assert_int_equal(log_txn_add(t, "t", 0, &r), SPOOL_OK);
+    assert_int_equal(log_txn_add(t, "t", 1, &r), SPOOL_OK);
+    assert_int_equal(log_commit(f->s, t), LOG_EIO);
+    log_last_error(f->s, why, sizeof why);
+    assert_non_null(strstr(why, "fdatasync of"));
+    assert_non_null(strstr(why, "/1/"));  /* partition 1's segment, the second synced */
+    assert_int_equal(fl.calls[LOG_IO_COMMIT], 0);
+    assert_int_equal(log_end_offset(f->s, "t", 0), 1);
+    assert_int_equal(log_end_offset(f->s, "t", 1), 1);
+    log_txn_free(t);
+}
+
 /* A failed cut-back after ENOSPC cannot be left as is: it becomes fatal. */
 static void test_enospc_then_truncate_failure_is_fatal(void **state)
 {
@@ -392,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_committers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_is_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eio_is_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eio_in_one_of_parallel_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_then_truncate_failure_is_fatal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_txn_spans_batches, setup, teardown),
