@@ -73,7 +73,7 @@ for round in $(seq 1 20); do
     ms=$(( (r / 256) % 180 + 20 ))
     what="kill after ${ms}ms"
     set +e
-    GEN_OUT="$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=15000 timeout -s KILL \
+    GEN_OUT="$work/out.txt" GEN_COUNT=$count GEN_BATCH=200 GEN_RATE=15000 timeout --foreground -s KILL \
       "$(awk "BEGIN{print $ms/1000}")" "$spool" run --log-level error \
       --plugin-path "$plugins" --data-dir "$work/data" "$yaml" 2>>"$work/log"
     rc=$?

@@ -52,7 +52,7 @@ for round in $(seq 1 20); do
     ms=$(( (r / 256) % 1200 + 150 ))
     what="kill after ${ms}ms"
     set +e
-    K_BOOT="$BOOT" K_COUNT=$count K_RATE=${K_RATE:-1000} timeout -s KILL "$(awk "BEGIN{print $ms/1000}")" \
+    K_BOOT="$BOOT" K_COUNT=$count K_RATE=${K_RATE:-1000} timeout --foreground -s KILL "$(awk "BEGIN{print $ms/1000}")" \
       "$spool" run --log-level warn --plugin-path "$plugins" --data-dir "$work/data" \
       "$dir/kafka-sink-test.yaml" 2>>"$work/log"
     rc=$?

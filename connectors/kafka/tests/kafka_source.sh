@@ -40,7 +40,7 @@ for round in $(seq 1 20); do
   else
     ms=$(( (r / 256) % 100 + 30 ))
     what="kill after ${ms}ms"
-    rc=$(run timeout -s KILL "$(awk "BEGIN{print $ms/1000}")")
+    rc=$(run timeout --foreground -s KILL "$(awk "BEGIN{print $ms/1000}")")
   fi
   echo "     round $round: $what -> exit $rc"
   [ "$rc" = 137 ] && kills=$((kills + 1))
