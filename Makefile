@@ -119,7 +119,7 @@ package-deps:
 
 # The Debian package: binary, plugins, SDK, systemd unit, /etc/spool (cmake/SpoolPackage.cmake).
 package: package-deps build
-	cd $(BUILD) && cpack --config CPackConfig.cmake
+	cd $(BUILD) && cpack --config CPackConfig.cmake -B packages
 	@ls $(BUILD)/packages/*.deb
 
 install: build

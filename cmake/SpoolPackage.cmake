@@ -32,7 +32,6 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
   "the spool binary, the connector plugins, the plugin SDK headers and a systemd\n"
   "service running the pipelines of /etc/spool/pipelines as the spool user.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_OUTPUT_FILE_PREFIX ${CMAKE_BINARY_DIR}/packages)
 set(CPACK_STRIP_FILES ON)
 # The default components (binary, plugins, headers, docs) and the "service" one.
 set(CPACK_INSTALL_CMAKE_PROJECTS
