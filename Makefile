@@ -15,9 +15,13 @@ FUZZ_SECONDS ?= 60
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libsqlite3-dev \
              libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev libcmocka-dev
 DEMO_PKGS  = $(BUILD_PKGS) sqlite3 curl
-TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat
+# `make package` runs dpkg-shlibdeps (dpkg-dev), which CPack drives through file(1).
+PACKAGE_PKGS = $(BUILD_PKGS) dpkg-dev file
+# The package and systemd-unit tests also use systemd-analyze (systemd) and strace.
+TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat \
+             dpkg-dev file systemd strace
 
-.PHONY: bench chaos docs all deps demo-deps test-deps build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -32,6 +36,7 @@ help:
 	@echo "make chaos   the flagship chaos test at nightly size (1,000,000 events, 100 kills)"
 	@echo "make docs    regenerate the option tables in docs/connectors/ from the plugins"
 	@echo "make install install into PREFIX (default /usr/local)"
+	@echo "make package build the Debian package into $(BUILD)/packages/ (docs/operations.md)"
 
 # Installs the packages in $(1) that dpkg does not list as installed.
 define install_missing
@@ -108,6 +113,14 @@ chaos: test-deps build
 # Regenerates the option tables in docs/connectors/ from the plugins' declarations.
 docs: build
 	sh tests/integration/docs.sh $(BUILD)/bin/spool . --write
+
+package-deps:
+	$(call install_missing,$(PACKAGE_PKGS))
+
+# The Debian package: binary, plugins, SDK, systemd unit, /etc/spool (cmake/SpoolPackage.cmake).
+package: package-deps build
+	cd $(BUILD) && cpack --config CPackConfig.cmake -B packages
+	@ls $(BUILD)/packages/*.deb
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
