@@ -15,7 +15,8 @@ FUZZ_SECONDS ?= 60
 BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libsqlite3-dev \
              libcurl4-openssl-dev libmicrohttpd-dev librdkafka-dev libcmocka-dev
 DEMO_PKGS  = $(BUILD_PKGS) sqlite3 curl
-TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat
+TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat \
+             python3-prometheus-client
 
 .PHONY: bench chaos docs all deps demo-deps test-deps build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help

@@ -426,7 +426,7 @@ static const char *opt_type(uint32_t type)
 
 static json_t *opt_definition(const spool_option *o)
 {
-    json_t *def = json_pack("{ssssbss}", "name", o->name, "type", opt_type(o->type),
+    json_t *def = json_pack("{sssssbss}", "name", o->name, "type", opt_type(o->type),
                             "required", (o->flags & SPOOL_OPT_REQUIRED) != 0, "documentation",
                             o->doc ? o->doc : "");
     json_object_set_new(def, "default_value",
@@ -571,7 +571,7 @@ static enum MHD_Result plugin_validate(actx *a)
     }
     size_t count = json_array_size(general);
     json_t *configs = json_array();
-    json_t *cls_def = json_pack("{ssssbss}", "name", "connector.class", "type", "STRING",
+    json_t *cls_def = json_pack("{sssssbss}", "name", "connector.class", "type", "STRING",
                                 "required", 1, "documentation", "the plugin");
     json_t *cls_val = json_object_get(config, "connector.class");
     json_array_append_new(configs, validate_entry(cls_def, "connector.class",

@@ -54,6 +54,18 @@ static void dlog(int level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A line about connector name, logged as "connector/NAME". */
+static void conn_log(int level, const char *name, const char *fmt, ...) SPOOL_PRINTF(3, 4);
+static void conn_log(int level, const char *name, const char *fmt, ...)
+{
+    char who[300];
+    va_list ap;
+    snprintf(who, sizeof(who), "connector/%s", name);
+    va_start(ap, fmt);
+    worker_vlog(level, who, fmt, ap);
+    va_end(ap);
+}
+
 /* ---- Pipelines and connectors --------------------------------------------------------- */
 
 static dpipe *dpipe_new(config_pipeline *p)
@@ -223,7 +235,7 @@ static int conn_start(spool_daemon *d, dconn *c)
                 log_topic_create(d->log, p->topics[i].name, p->topics[i].partitions, err,
                                  sizeof(err)) != SPOOL_OK) {
                 dconn_error(c, err);
-                worker_log(SPOOL_LOG_ERROR, c->name, "cannot create its topic: %s", err);
+                conn_log(SPOOL_LOG_ERROR, c->name, "cannot create its topic: %s", err);
                 return -1;
             }
     }
@@ -239,7 +251,7 @@ static int conn_start(spool_daemon *d, dconn *c)
     int code = worker_new_shared(&c->view, d->log, d->cf.data_dir, &w, err, sizeof(err));
     if (code != 0) {
         dconn_error(c, err);
-        worker_log(SPOOL_LOG_ERROR, c->name, "cannot start: %s", err);
+        conn_log(SPOOL_LOG_ERROR, c->name, "cannot start: %s", err);
         if (code == EXIT_STORAGE || code == EXIT_CORRUPT)
             atomic_store(&d->fatal, code);
         return -1;
@@ -499,7 +511,7 @@ int daemon_reload(spool_daemon *d, json_t *errs, int lock)
             continue;
         }
         if (cc == NULL) {
-            worker_log(SPOOL_LOG_INFO, c->name, "removed from the pipelines: stopping");
+            conn_log(SPOOL_LOG_INFO, c->name, "removed from the pipelines: stopping");
             conn_stop(d, c, 0);
             daemon_remove(d, c);
             dconn_free(c);
@@ -516,7 +528,7 @@ int daemon_reload(spool_daemon *d, json_t *errs, int lock)
             continue;
         }
         free(fp);
-        worker_log(SPOOL_LOG_INFO, c->name, "changed in %s: restarting from its checkpoints",
+        conn_log(SPOOL_LOG_INFO, c->name, "changed in %s: restarting from its checkpoints",
                    cands[k].path);
         conn_stop(d, c, 0);
         if (dconn_set(c, cands[k].pipe, cc) == 0)
@@ -540,7 +552,7 @@ int daemon_reload(spool_daemon *d, json_t *errs, int lock)
                 continue;
             }
             c->target = WORKER_RUNNING;
-            worker_log(SPOOL_LOG_INFO, c->name, "added from %s", cands[k].path);
+            conn_log(SPOOL_LOG_INFO, c->name, "added from %s", cands[k].path);
             conn_start(d, c);
         }
     }
@@ -652,7 +664,7 @@ int daemon_put_connector(spool_daemon *d, const char *name, json_t *config, int 
     }
     free(fp);
     if (!created) {
-        worker_log(SPOOL_LOG_INFO, name, "config changed: restarting from its checkpoints");
+        conn_log(SPOOL_LOG_INFO, name, "config changed: restarting from its checkpoints");
         conn_stop(d, c, 0);
     }
     dconn_set(c, pipe, cc);
@@ -663,7 +675,7 @@ int daemon_put_connector(spool_daemon *d, const char *name, json_t *config, int 
         return 500;
     }
     if (created)
-        worker_log(SPOOL_LOG_INFO, name, "created through the API (%s)",
+        conn_log(SPOOL_LOG_INFO, name, "created through the API (%s)",
                    worker_state_name(c->target));
     conn_start(d, c);
     return status;
@@ -684,7 +696,7 @@ int daemon_delete_connector(spool_daemon *d, const char *name, char *err, size_t
     conn_stop(d, c, 0);
     if (store_delete(d->cf.data_dir, name, err, errlen) != 0)
         return 500;
-    worker_log(SPOOL_LOG_INFO, name, "deleted through the API");
+    conn_log(SPOOL_LOG_INFO, name, "deleted through the API");
     daemon_remove(d, c);
     dconn_free(c);
     return 204;
@@ -700,7 +712,7 @@ int daemon_set_target(spool_daemon *d, dconn *c, int target, char *err, size_t e
     }
     if (target == WORKER_STOPPED) {
         if (c->w != NULL)
-            worker_log(SPOOL_LOG_INFO, c->name, "stopping (through the API)");
+            conn_log(SPOOL_LOG_INFO, c->name, "stopping (through the API)");
         conn_stop(d, c, 0);
     } else if (c->w == NULL) {
         conn_start(d, c);
@@ -749,7 +761,7 @@ static void daemon_stored(void *ctx, const char *name, json_t *config, int targe
             dconn_set(c, pipe, p->nsources ? &p->sources[0] : &p->sinks[0]);
     }
     if (c->load_error != NULL)
-        worker_log(SPOOL_LOG_ERROR, name, "stored connector cannot run: %s", c->load_error);
+        conn_log(SPOOL_LOG_ERROR, name, "stored connector cannot run: %s", c->load_error);
     if (daemon_add(d, c) != 0)
         dconn_free(c);
 }

@@ -174,8 +174,8 @@ static int source_alter(spool_daemon *d, dconn *c, json_t *offset, char *err, si
         st = rc == SPOOL_EINVAL ? 400 : 500;
         goto out;
     }
-    worker_log(SPOOL_LOG_INFO, c->name, "source position %s through the API",
-               len ? "set" : "reset");
+    worker_log(SPOOL_LOG_INFO, "api", "source %s: position %s through the API",
+               c->name, len ? "set" : "reset");
     st = 200;
 out:
     free(pos);
@@ -251,8 +251,8 @@ static int sink_alter(spool_daemon *d, dconn *c, json_t *list, char *err, size_t
             goto out;
         }
     }
-    worker_log(SPOOL_LOG_INFO, c->name, "sink offsets %s through the API",
-               list ? "changed" : "reset");
+    worker_log(SPOOL_LOG_INFO, "api", "sink %s: offsets %s through the API",
+               c->name, list ? "changed" : "reset");
 out:
     for (int t = 0; t < tasks; t++)
         ckpt_clear(&cks[t]);

@@ -141,18 +141,21 @@ static size_t log_append(char *out, size_t n, size_t len, const char *s, int jso
     return len;
 }
 
-/* The connector named in a task name ("sink/warehouse/1", "source/app#2") into out;
- * "" for the runtime's own loggers. */
-static void log_connector_of(const char *who, char *out, size_t n)
+/* The connector named in a task name ("sink/warehouse/1", "source/app#2") or in a
+ * connector's logger ("connector/app") into out; "" for the runtime's own loggers.
+ * Returns 1 for a task's name. */
+static int log_connector_of(const char *who, char *out, size_t n)
 {
     const char *s = strchr(who, '/');
     size_t len = 0;
+    int task = strncmp(who, "source/", 7) == 0 || strncmp(who, "sink/", 5) == 0;
     out[0] = '\0';
-    if (s == NULL || (strncmp(who, "source/", 7) != 0 && strncmp(who, "sink/", 5) != 0))
-        return;
+    if (s == NULL || (!task && strncmp(who, "connector/", 10) != 0))
+        return 0;
     for (s++; s[len] != '\0' && s[len] != '/' && s[len] != '#'; len++)
         ;
     snprintf(out, n, "%.*s", (int)len, s);
+    return task;
 }
 
 void worker_vlog(int level, const char *who, const char *fmt, va_list ap)
@@ -174,7 +177,7 @@ void worker_vlog(int level, const char *who, const char *fmt, va_list ap)
     if (atomic_load(&log_json)) {
         char conn[256], head[96];
         size_t len;
-        log_connector_of(who, conn, sizeof(conn));
+        int task = log_connector_of(who, conn, sizeof(conn));
         snprintf(head, sizeof(head), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
                  "\"level\":\"%s\",\"logger\":\"", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
@@ -185,6 +188,8 @@ void worker_vlog(int level, const char *who, const char *fmt, va_list ap)
         if (conn[0] != '\0') {
             len = log_append(line, sizeof(line), len, "\",\"connector\":\"", 0);
             len = log_append(line, sizeof(line), len, conn, 1);
+        }
+        if (task) {
             len = log_append(line, sizeof(line), len, "\",\"task\":\"", 0);
             len = log_append(line, sizeof(line), len, who, 1);
         }
