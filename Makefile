@@ -100,6 +100,7 @@ fuzz: test-deps fuzz-configure
 bench: build
 	cd $(BUILD) && ./bin/bench_log .
 	sh bench/pipeline.sh $(BUILD)
+	$(BUILD)/bin/bench_worker $(BUILD)/bin/spool .
 
 # The flagship chaos test at nightly size: 1,000,000 events, 100 kills.
 chaos: test-deps build
