@@ -252,4 +252,12 @@ check "a broken pipeline file at start: exit 2" [ "$rc" = 2 ]
 check "   naming file, line and column" grep -q "broken.yaml:2:[0-9]*: sources.x.topic" "$work/log3"
 set +e; "$spool" worker 2>/dev/null; rc=$?; set -e
 check "no --config: exit 2" [ "$rc" = 2 ]
+printf 'data_dir: %s/d2\napi:\n  listn: 127.0.0.1:0\n' "$work" > "$work/bad.yaml"
+set +e; "$spool" worker --config "$work/bad.yaml" 2> "$work/log4"; rc=$?; set -e
+check "a worker config with an unknown key: exit 2 naming line and column" \
+  sh -c "[ $rc = 2 ] && grep -q 'bad.yaml:3:3: api: unknown key \"listn\"' $work/log4"
+chmod 644 "$work/token"
+set +e; "$spool" worker --config "$work/worker.yaml" 2> "$work/log5"; rc=$?; set -e
+check "a token file readable by everyone is refused" \
+  sh -c "[ $rc = 2 ] && grep -q 'readable by every user' $work/log5"
 [ $fails -eq 0 ] || exit 1
