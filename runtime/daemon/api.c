@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -943,26 +946,43 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *h
 int api_start(spool_daemon *d, char *err, size_t errlen)
 {
     struct sockaddr_storage ss = {0};
+    socklen_t sslen = sizeof(ss);
     char host[256];
+    int one = 1;
     if (parse_listen(d->cf.listen, &ss, host, sizeof(host), err, errlen) != 0)
         return -1;
+    /* Bound here, so that the port (and worker_id) is known before any request. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 ||
+        bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                  : sizeof(struct sockaddr_in)) != 0 ||
+        listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        snprintf(err, errlen, "cannot listen on %s (api.listen): %s", d->cf.listen,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    unsigned port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(d->worker_id, sizeof(d->worker_id), "%s%s%s:%u",
+             ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
+             port);
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *m = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, NULL, NULL, on_request, d, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 256u,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
         MHD_OPTION_END);
     if (m == NULL) {
-        snprintf(err, errlen, "cannot listen on %s (api.listen): the address is in use, not "
-                 "local, or not permitted", d->cf.listen);
+        close(fd);
+        snprintf(err, errlen, "cannot start the API server on %s (api.listen)", d->cf.listen);
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(d->worker_id, sizeof(d->worker_id), "%s%s%s:%u",
-             ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
-             info ? (unsigned)info->port : 0u);
     d->api = m;
     return 0;
 }

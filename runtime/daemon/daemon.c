@@ -908,8 +908,11 @@ static int daemon_run(spool_daemon *d, int64_t t0)
     }
     atomic_store(&d->ready, 1);
     notify_status(d, "READY=1\n");
+    pthread_rwlock_rdlock(&d->lock);
+    size_t nconns = d->nconns, nfiles = d->nfiles;
+    pthread_rwlock_unlock(&d->lock);
     dlog(SPOOL_LOG_INFO, "ready in %.1f ms: %zu connectors, %zu pipeline files, API on "
-         "http://%s%s", (double)(daemon_mono_ns() - t0) / 1e6, d->nconns, d->nfiles,
+         "http://%s%s", (double)(daemon_mono_ns() - t0) / 1e6, nconns, nfiles,
          d->worker_id, d->cf.token ? " (bearer token required)" : "");
     long long wd_usec = sdnotify_watchdog_usec();
     int64_t wd_next = 0;

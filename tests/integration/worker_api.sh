@@ -58,7 +58,7 @@ start() {
   log=$1; shift
   "$spool" worker --config "$work/worker.yaml" "$@" 2> "$log" &
   pid=$!
-  wait_for "the worker to be ready" grep -q 'ready in [0-9.]* ms' "$log" || { cat "$log"; exit 1; }
+  wait_for "the worker to be ready" grep -qs 'ready in [0-9.]* ms' "$log" || { cat "$log"; exit 1; }
   port=$(sed -n 's/.*API on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log" | head -1)
   base=http://127.0.0.1:$port
 }

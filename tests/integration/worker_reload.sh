@@ -52,7 +52,7 @@ main ""
 
 "$spool" worker --config "$work/worker.yaml" 2> "$work/log" &
 pid=$!
-wait_for "the worker to be ready" grep -q 'ready in [0-9.]* ms' "$work/log"
+wait_for "the worker to be ready" grep -qs 'ready in [0-9.]* ms' "$work/log"
 base=http://127.0.0.1:$(sed -n 's/.*API on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/log")
 
 # committed N: the generator's records in the log reached N.
