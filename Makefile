@@ -17,9 +17,10 @@ BUILD_PKGS = gcc make cmake pkg-config libyaml-dev libjansson-dev libpq-dev libs
 DEMO_PKGS  = $(BUILD_PKGS) sqlite3 curl
 # `make package` runs dpkg-shlibdeps (dpkg-dev), which CPack drives through file(1).
 PACKAGE_PKGS = $(BUILD_PKGS) dpkg-dev file
-# The package and systemd-unit tests also use systemd-analyze (systemd) and strace.
+# The package and systemd-unit tests also use systemd-analyze (systemd) and strace; the
+# metrics test parses /metrics with the Prometheus client's own parser.
 TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat \
-             dpkg-dev file systemd strace
+             dpkg-dev file systemd strace python3-prometheus-client
 
 .PHONY: bench chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
@@ -104,6 +105,7 @@ fuzz: test-deps fuzz-configure
 bench: build
 	cd $(BUILD) && ./bin/bench_log .
 	sh bench/pipeline.sh $(BUILD)
+	$(BUILD)/bin/bench_worker $(BUILD)/bin/spool .
 
 # The flagship chaos test at nightly size: 1,000,000 events, 100 kills.
 chaos: test-deps build

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "daemon/daemon.h"
 #include "loader/loader.h"
 #include "tools/tools.h"
 #include "transform/transform.h"
@@ -46,6 +47,7 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run FILE          run the pipeline in FILE in the foreground\n"
+    "  worker --config F run the worker daemon: a directory of pipelines, the HTTP API\n"
     "  validate FILE     check FILE against the installed plugins, without running it\n"
     "  plugins [NAME]    list the plugins (or one) with their declared options\n"
     "  version           print the version and the plugin ABI\n"
@@ -546,6 +548,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return daemon_main(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)
         return cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "plugins") == 0)

@@ -180,6 +180,23 @@ static void match(scanner *s, int depth, const json_token *t)
     }
 }
 
+/* A member whose key stack is key[0..depth] begins: forget what an earlier member of
+ * the same name found below it, as the last member wins. */
+static void unmatch(scanner *s, int depth)
+{
+    const json_scan_plan *pl = s->plan;
+    for (size_t c = 0; c < pl->npaths; c++) {
+        if (pl->nsteps[c] <= (size_t)depth + 1 || s->toks[c].type == JSON_TOK_ABSENT)
+            continue;
+        int ok = 1;
+        for (int d = depth; d >= 0 && ok; d--)
+            ok = pl->steplen[c][d] == s->keylen[d] &&
+                 memcmp(pl->step[c][d], s->key[d], s->keylen[d]) == 0;
+        if (ok)
+            s->toks[c].type = JSON_TOK_ABSENT;
+    }
+}
+
 static int value(scanner *s, int depth, int level, json_token *t);
 
 /* The members of an object at s->p (past the '{'); depth as value()'s. */
@@ -206,6 +223,7 @@ static int object(scanner *s, int depth, int level)
             s->keylen[d] = (size_t)(s->p - 1 - k);
             if (esc)
                 s->flags |= JSON_SCAN_ESCAPED_KEY;
+            unmatch(s, d);
         }
         ws(s);
         if (s->p >= s->end || *s->p != ':') {

@@ -290,4 +290,32 @@ void log_last_error(log_store *s, char *buf, size_t len);
  * file, byte position and offset; "" when none. Valid until the next call on r. */
 const char *log_reader_error(const log_reader *r);
 
+/* ---- Statistics ---------------------------------------------------------------- */
+
+/* Histograms for metrics, Prometheus style: bucket i counts observations <= bound i
+ * (not cumulative), the last bucket those above every bound. Latencies in seconds:
+ * log_commit() as its caller waits for it (queueing for the group included), and each
+ * fdatasync of a segment. Group sizes: transactions and records per commit group. */
+#define LOG_STATS_LAT_BUCKETS 14
+#define LOG_STATS_SIZE_BUCKETS 10
+extern const double log_stats_lat_bounds[LOG_STATS_LAT_BUCKETS];
+extern const double log_stats_size_bounds[LOG_STATS_SIZE_BUCKETS];
+
+typedef struct log_histogram {
+    uint64_t buckets[LOG_STATS_LAT_BUCKETS + 1]; /* sized for the larger of the two */
+    double sum;
+    uint64_t count;
+} log_histogram;
+
+typedef struct log_stats {
+    log_histogram commit_seconds, fsync_seconds;   /* LOG_STATS_LAT_BUCKETS */
+    log_histogram group_txns, group_records;       /* LOG_STATS_SIZE_BUCKETS */
+} log_stats;
+
+/* A snapshot of the counters since the store was opened. */
+void log_stats_get(log_store *s, log_stats *out);
+
+/* Bytes of one partition's committed segments, -1 when absent. */
+int64_t log_partition_disk_bytes(log_store *s, const char *topic, int32_t partition);
+
 #endif /* SPOOL_LOG_H */

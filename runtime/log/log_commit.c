@@ -493,9 +493,11 @@ static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, 
 static int log_sync_seg(log_store *s, log_segment *seg, char *why, size_t whylen)
 {
     int e = log_fault(s, LOG_IO_SYNC, seg->path);
+    uint64_t t0 = log_stats_now();
 
     if (e == 0 && fdatasync(seg->fd) != 0)
         e = errno;
+    log_stats_fsync(s, t0);
     if (e != 0) {
         /* Never retried: after a failed fsync the pages may be clean and gone. */
         util_errf(why, whylen, "log: fdatasync of %s failed (%s); the store is stopped "
@@ -854,6 +856,13 @@ void log_group_run(log_store *s, log_commit_req *group)
     pthread_mutex_lock(&s->mu);
 
     if (rc == SPOOL_OK) {
+        size_t txns = 0, records = 0; /* metrics: the size of the group */
+        for (log_commit_req *r = group; r; r = r->next)
+            if (r->rc == SPOOL_OK) {
+                txns++;
+                records += r->txn->count;
+            }
+        log_stats_group(s, txns, records);
         for (size_t i = 0; i < ntouched; i++)
             log_plan_finish(s, touched[i], 1, mono);
         ntouched = 0;
@@ -891,6 +900,7 @@ finish:
 int log_commit(log_store *s, log_txn *txn)
 {
     log_commit_req req = {txn, SPOOL_OK, 0, NULL};
+    uint64_t t0 = log_stats_now();
 
     if (s == NULL || txn == NULL)
         return SPOOL_EINVAL;
@@ -915,6 +925,8 @@ int log_commit(log_store *s, log_txn *txn)
         }
     }
     pthread_mutex_unlock(&s->mu);
+    if (req.rc == SPOOL_OK)
+        log_stats_commit(s, t0);
     /* On a full disk the caller keeps its records to commit them again once space
      * returns: they were read from the source, which must not be asked again. */
     if (req.rc != LOG_ENOSPC)

@@ -14,6 +14,7 @@
 #define SPOOL_LOG_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "log/log.h"
@@ -224,6 +225,21 @@ typedef struct log_source_pos {
     size_t len;
 } log_source_pos;
 
+/* Counters for metrics (log_stats.c): histograms of commit and fdatasync latency and
+ * of group sizes, updated with relaxed atomics by whoever does the work. */
+typedef struct log_stats_acc {
+    _Atomic uint64_t commit[LOG_STATS_LAT_BUCKETS + 1], commit_ns, commits;
+    _Atomic uint64_t fsync[LOG_STATS_LAT_BUCKETS + 1], fsync_ns, fsyncs;
+    _Atomic uint64_t group_txns[LOG_STATS_SIZE_BUCKETS + 1], group_records[LOG_STATS_SIZE_BUCKETS + 1];
+    _Atomic uint64_t groups, txns, records;
+} log_stats_acc;
+
+/* Monotonic nanoseconds; and the three updates (t0 from log_stats_now()). */
+uint64_t log_stats_now(void);
+void log_stats_commit(log_store *s, uint64_t t0);
+void log_stats_fsync(log_store *s, uint64_t t0);
+void log_stats_group(log_store *s, size_t txns, size_t records);
+
 typedef struct log_commit_req {
     log_txn *txn;
     int rc;
@@ -282,6 +298,7 @@ struct log_store {
     int maint_stop;           /* (mu) */
     pthread_cond_t maint_cv;
     log_syncer *syncer;       /* leader only; started by the first group that needs it */
+    log_stats_acc stats;
 };
 
 /* Installs a fault hook (tests only). Must be called before any concurrent use. */

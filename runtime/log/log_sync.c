@@ -29,10 +29,20 @@ struct log_syncer {
     size_t nthreads;
     int stop;
     /* The current job (mu): segs[0..n), errs[i] the errno of segs[i]'s fdatasync. */
+    log_store *store;
     log_segment **segs;
     int *errs;
     size_t n, next, finished;
 };
+
+/* fdatasync(fd), its latency counted for the metrics; 0 or the errno. */
+static int log_fdatasync_timed(log_store *s, int fd)
+{
+    uint64_t t0 = log_stats_now();
+    int e = fdatasync(fd) == 0 ? 0 : errno;
+    log_stats_fsync(s, t0);
+    return e;
+}
 
 /* Takes the job's next segment and syncs it; 0 when none was left. Called with mu. */
 static int log_sync_one_locked(log_syncer *y)
@@ -41,8 +51,9 @@ static int log_sync_one_locked(log_syncer *y)
         return 0;
     size_t i = y->next++;
     int fd = y->segs[i]->fd;
+    log_store *s = y->store;
     pthread_mutex_unlock(&y->mu);
-    int e = fdatasync(fd) == 0 ? 0 : errno;
+    int e = log_fdatasync_timed(s, fd);
     pthread_mutex_lock(&y->mu);
     y->errs[i] = e;
     if (++y->finished == y->n)
@@ -103,10 +114,11 @@ static void log_sync_parallel(log_store *s, log_segment **segs, size_t n, int *e
     log_syncer *y = s->syncer;
     if (y == NULL || y->nthreads == 0 || n == 1) {
         for (size_t i = 0; i < n; i++)
-            errs[i] = fdatasync(segs[i]->fd) == 0 ? 0 : errno;
+            errs[i] = log_fdatasync_timed(s, segs[i]->fd);
         return;
     }
     pthread_mutex_lock(&y->mu);
+    y->store = s;
     y->segs = segs;
     y->errs = errs;
     y->n = n;

@@ -47,19 +47,124 @@
 /* ---- Logging ---------------------------------------------------------------------- */
 
 static atomic_int log_level = SPOOL_LOG_INFO;
+static atomic_int log_json;
+
+/* Secret option values seen in loaded pipelines: masked in every log line, whoever
+ * writes it (a plugin quoting its DSN in an error included). Only grows. */
+#define LOG_MAX_SECRETS 256
+static pthread_mutex_t log_secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *log_secrets[LOG_MAX_SECRETS];
+static atomic_int log_nsecrets;
 
 void worker_log_set_level(int level)
 {
     atomic_store(&log_level, level);
 }
 
+int worker_log_get_level(void)
+{
+    return atomic_load(&log_level);
+}
+
+void worker_log_set_json(int json)
+{
+    atomic_store(&log_json, json);
+}
+
+void worker_log_add_secret(const char *s)
+{
+    /* Shorter values would mask ordinary words; nobody's password is two letters. */
+    if (s == NULL || strlen(s) < 3)
+        return;
+    pthread_mutex_lock(&log_secrets_lock);
+    int n = atomic_load(&log_nsecrets), known = 0;
+    for (int i = 0; i < n && !known; i++)
+        known = strcmp(log_secrets[i], s) == 0;
+    if (!known && n < LOG_MAX_SECRETS && (log_secrets[n] = strdup(s)) != NULL)
+        atomic_store(&log_nsecrets, n + 1);
+    pthread_mutex_unlock(&log_secrets_lock);
+}
+
+/* Replaces every known secret in line (in place; the mask is never longer than
+ * LOG_SECRET_MASK, and a secret shorter than it is replaced by a shorter run of '*'). */
+static void log_mask_secrets(char *line)
+{
+    if (atomic_load(&log_nsecrets) == 0)
+        return;
+    pthread_mutex_lock(&log_secrets_lock);
+    int n = atomic_load(&log_nsecrets);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(log_secrets[i]), mask = len < 8 ? len : 8;
+        char *p;
+        while ((p = strstr(line, log_secrets[i])) != NULL) {
+            memset(p, '*', mask);
+            memmove(p + mask, p + len, strlen(p + len) + 1);
+        }
+    }
+    pthread_mutex_unlock(&log_secrets_lock);
+}
+
+/* Registers every secret option value of p with the log masking. */
+static void worker_register_secrets(const config_pipeline *p)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        const config_connector *v = kind ? p->sinks : p->sources;
+        size_t n = kind ? p->nsinks : p->nsources;
+        for (size_t i = 0; i < n; i++) {
+            for (size_t k = 0; k < v[i].nvalues; k++)
+                if (v[i].values[k].decl->flags & SPOOL_OPT_SECRET)
+                    worker_log_add_secret(v[i].values[k].text);
+            for (size_t t = 0; t < v[i].ntransforms; t++)
+                for (size_t k = 0; k < v[i].transforms[t].nvalues; k++)
+                    if (v[i].transforms[t].values[k].decl->flags & SPOOL_OPT_SECRET)
+                        worker_log_add_secret(v[i].transforms[t].values[k].text);
+        }
+    }
+}
+
+/* Appends s to out (n bytes, len used), as the body of a JSON string when json, and
+ * cut short rather than overflow. Returns the new length, always below n. */
+static size_t log_append(char *out, size_t n, size_t len, const char *s, int json)
+{
+    for (; *s != '\0' && len + 8 < n; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (json && (ch == '"' || ch == '\\')) {
+            out[len++] = '\\';
+            out[len++] = (char)ch;
+        } else if (json && ch < 0x20) {
+            len += (size_t)snprintf(out + len, n - len, "\\u%04x", ch);
+        } else {
+            out[len++] = (char)ch;
+        }
+    }
+    out[len] = '\0';
+    return len;
+}
+
+/* The connector named in a task name ("sink/warehouse/1", "source/app#2") or in a
+ * connector's logger ("connector/app") into out; "" for the runtime's own loggers.
+ * Returns 1 for a task's name. */
+static int log_connector_of(const char *who, char *out, size_t n)
+{
+    const char *s = strchr(who, '/');
+    size_t len = 0;
+    int task = strncmp(who, "source/", 7) == 0 || strncmp(who, "sink/", 5) == 0;
+    out[0] = '\0';
+    if (s == NULL || (!task && strncmp(who, "connector/", 10) != 0))
+        return 0;
+    for (s++; s[len] != '\0' && s[len] != '/' && s[len] != '#'; len++)
+        ;
+    snprintf(out, n, "%.*s", (int)len, s);
+    return task;
+}
+
 void worker_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"", "ERROR", "WARN ", "INFO ", "DEBUG"};
-    char line[4096];
+    static const char *const json_names[] = {"", "error", "warn", "info", "debug"};
+    char line[4096], msg[3072];
     struct timespec ts;
     struct tm tm;
-    int n;
 
     if (level > atomic_load(&log_level))
         return;
@@ -67,14 +172,37 @@ void worker_vlog(int level, const char *who, const char *fmt, va_list ap)
         level = SPOOL_LOG_INFO;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%s] ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, ts.tv_nsec / 1000000, names[level], who);
-    if (n < 0 || (size_t)n >= sizeof(line) - 2)
-        n = 0;
-    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_mask_secrets(msg);
+    if (atomic_load(&log_json)) {
+        char conn[256], head[96];
+        size_t len;
+        int task = log_connector_of(who, conn, sizeof(conn));
+        snprintf(head, sizeof(head), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
+                 "\"level\":\"%s\",\"logger\":\"", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 json_names[level]);
+        /* The tail ("}\n) always fits: log_append stops 8 bytes short of the end. */
+        len = log_append(line, sizeof(line), 0, head, 0);
+        len = log_append(line, sizeof(line), len, who, 1);
+        if (conn[0] != '\0') {
+            len = log_append(line, sizeof(line), len, "\",\"connector\":\"", 0);
+            len = log_append(line, sizeof(line), len, conn, 1);
+        }
+        if (task) {
+            len = log_append(line, sizeof(line), len, "\",\"task\":\"", 0);
+            len = log_append(line, sizeof(line), len, who, 1);
+        }
+        len = log_append(line, sizeof(line), len, "\",\"message\":\"", 0);
+        len = log_append(line, sizeof(line), len, msg, 1);
+        memcpy(line + len, "\"}\n", 4);
+        fputs(line, stderr);
+        return;
+    }
     /* One fputs per line, so that lines from several threads never interleave. */
-    strcat(line, "\n");
+    snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%s] %s\n",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec, ts.tv_nsec / 1000000, names[level], who, msg);
     fputs(line, stderr);
 }
 
@@ -190,6 +318,7 @@ static void task_fail(struct spool_task *t, const char *fmt, ...)
     pthread_mutex_unlock(&t->w->lock);
     atomic_store(&t->status, WORKER_FAILED);
     atomic_store(&t->stop_req, 1);
+    atomic_fetch_add(&t->errors, 1);
     worker_log(SPOOL_LOG_ERROR, t->name, "FAILED: %s", t->reason);
     worker_event(t->w);
 }
@@ -292,6 +421,7 @@ static int task_retry(struct spool_task *t, retry_state *r, const char *what)
         return 1;
     }
     r->attempts++;
+    atomic_fetch_add(&t->retries, 1);
     uint64_t half = (uint64_t)r->backoff_ms / 2;
     int64_t wait = (int64_t)(half + (uint64_t)rand_r(&t->rng) % (half + 1));
     worker_log(SPOOL_LOG_WARN, t->name, "%s: %s; retry %" PRId64 " of %" PRId64 " in %" PRId64
@@ -402,6 +532,7 @@ static int task_record_failed(struct spool_task *t, log_txn *txn, const spool_re
     if (with_origin)
         snprintf(where, sizeof(where), " at %.100s/%" PRId32 "@%" PRId64,
                  rec->topic != NULL ? rec->topic : "?", rec->partition, rec->offset);
+    atomic_fetch_add(&t->errors, 1);
     if (!t->cc->errors_tolerate) {
         task_fail(t, "record%s failed in %s: %s; fix the record or the pipeline, or set "
                   "errors: {tolerance: all, dead_letter_topic: ...} to set such records "
@@ -413,6 +544,8 @@ static int task_record_failed(struct spool_task *t, log_txn *txn, const spool_re
         task_fail(t, "out of memory setting aside a failed record");
         return -1;
     }
+    if (t->cc->dead_letter_topic != NULL)
+        atomic_fetch_add(&t->dead_lettered, 1);
     unsigned long long n = atomic_fetch_add(&t->failed_records, 1) + 1;
     atomic_fetch_add(&t->w->dead_lettered, 1);
     worker_log(SPOOL_LOG_WARN, t->name, "record%s failed in %s (%s); set aside%s%s (%llu so "
@@ -733,6 +866,7 @@ static int source_commit(struct spool_task *t)
                     "lost", n, why);
         return -1;
     }
+    atomic_fetch_add(&t->bytes, t->txn_bytes);
     t->txn_bytes = 0;
     atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->produced, n);
@@ -1016,6 +1150,7 @@ static int sink_deliver(struct spool_task *t)
             return -1;
     }
     worker_failpoint(t->w, "sink.after_flush");
+    atomic_fetch_add(&t->bytes, t->batch_bytes);
     sink_batch_clear(t);
     if (sink_checkpoint(t) != 0)
         return -1;
@@ -1339,6 +1474,13 @@ static void worker_log_warn(void *ctx, const char *msg)
  * worker still has to deliver from topic/partition (its position in memory, which
  * for a transactional sink is what its own system stored), or -1 when none reads it.
  * Called from the log's maintenance thread. */
+static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition);
+
+int64_t worker_consumed_offset(worker *w, const char *topic, int32_t partition)
+{
+    return worker_consumed(w, topic, partition);
+}
+
 static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition)
 {
     struct worker *w = ctx;
@@ -1368,8 +1510,29 @@ static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition)
     return low;
 }
 
+/* worker_new() and worker_new_shared(): with shared NULL the worker opens the log
+ * itself and creates p's topics; otherwise it uses shared as it is. */
+static int worker_create(const config_pipeline *p, log_store *shared, const char *data_dir,
+                         worker **out, char *err, size_t errlen);
+
 int worker_new(const config_pipeline *p, const char *data_dir, worker **out, char *err,
                size_t errlen)
+{
+    return worker_create(p, NULL, data_dir, out, err, errlen);
+}
+
+int worker_new_shared(const config_pipeline *p, log_store *log, const char *data_dir,
+                      worker **out, char *err, size_t errlen)
+{
+    if (log == NULL) {
+        snprintf(err, errlen, "no log store given");
+        return EXIT_RUNTIME;
+    }
+    return worker_create(p, log, data_dir, out, err, errlen);
+}
+
+static int worker_create(const config_pipeline *p, log_store *shared, const char *data_dir,
+                         worker **out, char *err, size_t errlen)
 {
     struct worker *w = calloc(1, sizeof(*w));
     pthread_condattr_t ca;
@@ -1391,14 +1554,20 @@ int worker_new(const config_pipeline *p, const char *data_dir, worker **out, cha
     w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->data_dir == NULL || w->done_fd < 0)
         goto oom;
-    log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = worker_consumed,
-                        .consumed_ctx = w, .warn = worker_log_warn, .warn_ctx = w};
-    rc = log_open_ex(data_dir, &lo, &w->log, err, errlen);
-    if (rc != SPOOL_OK) {
-        worker_free(w);
-        return rc == LOG_ELOCKED ? EXIT_RUNTIME : log_exit_code(rc);
+    worker_register_secrets(p);
+    if (shared != NULL) {
+        w->log = shared;
+        w->shared_log = 1;
+    } else {
+        log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = worker_consumed,
+                            .consumed_ctx = w, .warn = worker_log_warn, .warn_ctx = w};
+        rc = log_open_ex(data_dir, &lo, &w->log, err, errlen);
+        if (rc != SPOOL_OK) {
+            worker_free(w);
+            return rc == LOG_ELOCKED ? EXIT_RUNTIME : log_exit_code(rc);
+        }
     }
-    for (size_t i = 0; i < p->ntopics; i++) {
+    for (size_t i = 0; shared == NULL && i < p->ntopics; i++) {
         const config_topic *ct = &p->topics[i];
         static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
                                                LOG_DURABILITY_NONE};
@@ -1590,6 +1759,38 @@ void worker_get_stats(const worker *w, worker_stats *out)
     out->dead_lettered = atomic_load(&m->dead_lettered);
 }
 
+void worker_task_counters(worker *w, size_t i, worker_task_counts *out)
+{
+    struct spool_task *t = &w->tasks[i];
+    out->bytes = atomic_load(&t->bytes);
+    out->retries = atomic_load(&t->retries);
+    out->errors = atomic_load(&t->errors);
+    out->dead_lettered = atomic_load(&t->dead_lettered);
+}
+
+size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max)
+{
+    struct spool_task *t = &w->tasks[i];
+    size_t n = 0;
+    pthread_mutex_lock(&w->lock);
+    for (size_t k = 0; k < t->nparts && n < max; k++, n++) {
+        out[n].topic = t->parts[k].topic;
+        out[n].partition = t->parts[k].partition;
+        out[n].consumed = atomic_load(&t->parts[k].consumed);
+        out[n].end = log_end_offset(w->log, t->parts[k].topic, t->parts[k].partition);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+int worker_exit_code(worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int code = w->exit_code;
+    pthread_mutex_unlock(&w->lock);
+    return code;
+}
+
 static void task_free(struct spool_task *t)
 {
     for (size_t i = 0; i < t->ntransforms; i++)
@@ -1620,7 +1821,7 @@ void worker_free(worker *w)
     pthread_mutex_lock(&w->lock);
     w->closing = 1;
     pthread_mutex_unlock(&w->lock);
-    if (w->log != NULL)
+    if (w->log != NULL && !w->shared_log)
         log_close(w->log);
     w->log = NULL;
     for (size_t i = 0; i < w->ntasks; i++)

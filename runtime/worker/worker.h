@@ -36,12 +36,34 @@ const spool_host *worker_host(void);
 void worker_log_set_level(int level);
 void worker_log(int level, const char *who, const char *fmt, ...) SPOOL_PRINTF(3, 4);
 void worker_vlog(int level, const char *who, const char *fmt, va_list ap);
+int worker_log_get_level(void);
+
+/* JSON lines instead: {"ts","level","logger","connector","task","message"}, the
+ * connector and task only for a task's lines. */
+void worker_log_set_json(int json);
+
+/* A secret (an option declared secret) that no log line may show: every occurrence is
+ * replaced by asterisks. worker_new() registers its pipeline's secrets itself. Values
+ * shorter than 3 characters are not registered. Thread-safe. */
+void worker_log_add_secret(const char *s);
 
 /* Opens the log in data_dir (recovering it), creates the pipeline's topics and
  * prepares every task. Returns 0, or an exit code (EXIT_STORAGE, EXIT_CORRUPT,
  * EXIT_RUNTIME, EXIT_USAGE) with the reason in err. */
 int worker_new(const config_pipeline *p, const char *data_dir, worker **out, char *err,
                size_t errlen);
+
+/* The same for a daemon that opened the log itself and shares it among many workers:
+ * the worker neither opens nor closes log and creates none of p's topics (the caller
+ * creates them first). The caller's log_open_opts.consumed should ask every worker
+ * through worker_consumed_offset(). */
+typedef struct log_store log_store;
+int worker_new_shared(const config_pipeline *p, log_store *log, const char *data_dir,
+                      worker **out, char *err, size_t errlen);
+
+/* For retention's keep_unconsumed: the lowest next offset a sink task of w still has to
+ * deliver from topic/partition, -1 when none reads it, 0 while tasks are set up. */
+int64_t worker_consumed_offset(worker *w, const char *topic, int32_t partition);
 
 /* Opens every task's plugin and starts its thread. Returns 0 or an exit code with
  * the reason logged; on failure everything started is stopped again. */
@@ -103,6 +125,28 @@ size_t worker_task_count(const worker *w);
 unsigned long long worker_events(worker *w);
 unsigned long long worker_wait_event(worker *w, unsigned long long seen, int timeout_ms);
 void worker_task_get(worker *w, size_t i, worker_task_info *out);
+
+/* More of one task's counters, for metrics: bytes of the records counted in
+ * worker_task_info.records, transient failures retried, failures (records that failed
+ * and failures of the task), records written to the dead-letter topic. */
+typedef struct worker_task_counts {
+    unsigned long long bytes, retries, errors, dead_lettered;
+} worker_task_counts;
+void worker_task_counters(worker *w, size_t i, worker_task_counts *out);
+
+/* A sink task's partitions: the next offset after its last checkpoint and the
+ * partition's committed end (lag = end - consumed). Fills up to max, returns how many;
+ * topic points into the pipeline. Thread-safe. */
+typedef struct worker_part_lag {
+    const char *topic;
+    int32_t partition;
+    long long consumed, end;
+} worker_part_lag;
+size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max);
+
+/* The exit code of a failure that stopped the whole worker (EXIT_STORAGE,
+ * EXIT_CORRUPT), 0 while there is none. Thread-safe; does not wait. */
+int worker_exit_code(worker *w);
 
 /* Counts for the report printed at the end of `spool run`. */
 typedef struct worker_stats {

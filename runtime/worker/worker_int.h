@@ -39,6 +39,10 @@ struct spool_task {
     char reason[1024];         /* why it FAILED, under w->lock */
     atomic_ullong records;     /* committed (source) or delivered (sink) */
     atomic_ullong failed_records; /* set aside by the errors policy */
+    atomic_ullong bytes;       /* key, value and header bytes of records */
+    atomic_ullong retries;     /* transient failures retried */
+    atomic_ullong errors;      /* records that failed, and failures of the task */
+    atomic_ullong dead_lettered; /* records written to the dead-letter topic */
 
     /* Transforms run on the owner's thread, in order; a transform's task points back. */
     struct spool_task *transforms;
@@ -88,6 +92,7 @@ struct worker {
     const config_pipeline *p;
     char *data_dir;
     log_store *log;
+    int shared_log;            /* the log belongs to the caller (worker_new_shared) */
     struct spool_task *tasks;
     size_t ntasks;
     size_t nsources;
