@@ -53,6 +53,7 @@ static const char usage_main[] =
     "  produce TOPIC     append lines from standard input to TOPIC\n"
     "  consume TOPIC     print the committed records of TOPIC\n"
     "  verify            check every segment, index and commit of a data directory\n"
+    "  plugin new NAME   write a plugin project to build against the installed SDK\n"
     "\n"
     "Run 'spool COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 stopped to\n"
@@ -566,6 +567,8 @@ int main(int argc, char **argv)
         return tools_consume(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return tools_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugin") == 0)
+        return tools_plugin(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_main, stdout);
         return 0;
