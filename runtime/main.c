@@ -531,6 +531,12 @@ static int cmd_run(int argc, char **argv)
                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
                st.produced, st.delivered, st.dead_lettered, (double)ru.ru_maxrss / 1024.0,
                code);
+    /* A thread stuck in a plugin past its deadline may still use the pipeline and the
+     * plugins: free nothing it can reach, and exit now. */
+    if (worker_abandoned(w) > 0) {
+        fflush(NULL);
+        _exit(code);
+    }
 out:
     worker_free(w);
     config_free(p);

@@ -104,6 +104,12 @@ unsigned long long worker_events(worker *w);
 unsigned long long worker_wait_event(worker *w, unsigned long long seen, int timeout_ms);
 void worker_task_get(worker *w, size_t i, worker_task_info *out);
 
+/* The number of tasks abandoned because a plugin callback ran past the connector's
+ * errors.deadline. Their threads may still be running plugin code, so everything they
+ * can reach (the worker, the pipeline, the plugins) must stay allocated: worker_free()
+ * then frees only what they cannot reach, and `spool run` exits without freeing. */
+unsigned long long worker_abandoned(const worker *w);
+
 /* Counts for the report printed at the end of `spool run`. */
 typedef struct worker_stats {
     unsigned long long produced;      /* records committed by sources */
