@@ -23,6 +23,12 @@
  * not) run in parallel, so state shared between tasks must be synchronised by the
  * plugin. Each host function says which threads may call it.
  *
+ * Deadlines: a callback that has not returned after its connector's errors.deadline
+ * (default 5 minutes; once the worker is shutting down, 5 seconds) FAILS the connector:
+ * its thread is abandoned, never cancelled, and the plugin is not called again for that
+ * task, close() included. The clock stops while the runtime works inside emit() and
+ * reject(), so only the plugin's own time counts.
+ *
  * Ownership: nothing is allocated on one side and freed on the other. Records passed
  * to a sink are borrowed for the call; emit() copies; strings returned by the host live
  * until the task's close() returns; the plugin's state is the plugin's.
