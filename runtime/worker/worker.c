@@ -429,9 +429,14 @@ static void worker_wait_tasks(struct worker *w)
                     !task_abandoned(&w->tasks[i]);
         if (busy == 0)
             break;
+        /* A task signals its end before it clears running: wait briefly, then look. */
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += 1;
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&w->cond, &w->lock, &until);
     }
     pthread_mutex_unlock(&w->lock);
