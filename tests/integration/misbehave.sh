@@ -4,7 +4,7 @@
 # Beside a good source and a good sink, a source, a sink and a sink's transform
 # (tests/plugins/misbehave.c) return an error from every callback, then from every
 # callback after open(), then block forever in poll/put/transform, then emit records one
-# byte over SPOOL_RECORD_MAX_BYTES. Each time: each bad connector is FAILED with a
+# byte over SPOOL_RECORD_MAX_BYTES, then return only after their deadline. Each time: each bad connector is FAILED with a
 # reason saying what it did, the good sink still gets all 2000 records exactly once, and
 # the run ends by itself (exit 1: a connector FAILED). Last, with the default 5-minute
 # deadline, a stuck plugin does not hold up SIGTERM: the shutdown timeout, then a short
@@ -84,6 +84,15 @@ expect "a source emitting a record over the limit is FAILED, with its size" \
   '\[source/bad\] FAILED: source/bad emitted a record of 33554433 bytes (key, value and headers), over the limit of 33554432 bytes (SPOOL_RECORD_MAX_BYTES)'
 expect "a transform emitting a record over the limit fails its sink, with its size" \
   '\[sink/shaped\] FAILED: sink/shaped/badxform#1 emitted a record of 33554433 bytes'
+
+# A sink given up on whose put() returns after all (at 3 s, while the slow ledger keeps
+# the run going): its thread ends without calling the plugin again, and nothing breaks.
+rc=$(run MB_SINK=slow MB_PUT_DELAY=4s)
+check_run "$rc" "a callback that returns after its deadline"
+expect "the slow sink is FAILED at its deadline" \
+  '\[sink/badsink\] FAILED: put() has not returned after [0-9]* ms (errors.deadline is 1000 ms)'
+expect "its late return ends its thread, without another call" \
+  '\[sink/badsink\] the put() given up on returned after all; its thread ends without calling the plugin again'
 
 # SIGTERM with a plugin stuck and the default (5 minute) deadline: the shutdown timeout
 # (1s), then the grace (5s), then exit; nothing waits for the 5 minutes.

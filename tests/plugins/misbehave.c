@@ -7,6 +7,7 @@
  *   block       open() succeeds; poll(), put() and transform() never return
  *   huge        the source and the transform emit a record one byte over
  *               SPOOL_RECORD_MAX_BYTES
+ *   slow        poll(), put() and transform() take 3 seconds, then behave
  *
  * Built three times: as the source badsrc (-DBAD_SOURCE), the sink badsink (-DBAD_SINK)
  * and the transform badxform (-DBAD_TRANSFORM).
@@ -17,14 +18,14 @@
 
 #include "spool/plugin.h"
 
-enum { MODE_OK, MODE_ERROR, MODE_ERROR_LATE, MODE_BLOCK, MODE_HUGE };
+enum { MODE_OK, MODE_ERROR, MODE_ERROR_LATE, MODE_BLOCK, MODE_HUGE, MODE_SLOW };
 
 static const spool_host *host;
 
 /* Each build uses the callbacks of its kind only. */
 #define MB_CALLBACK static __attribute__((unused)) spool_rc
 
-static const char *const modes[] = {"ok", "error", "error_late", "block", "huge", NULL};
+static const char *const modes[] = {"ok", "error", "error_late", "block", "huge", "slow", NULL};
 
 static const spool_option bad_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_ENUM, .name = "mode", .default_value = "ok",
@@ -44,10 +45,14 @@ static spool_rc misbehave(spool_task *t, bad *b, const char *callback)
         host->set_error(t, "%s failed on purpose (mode %s)", callback, modes[b->mode]);
         return SPOOL_ERR;
     }
-    if (b->mode == MODE_BLOCK && strcmp(callback, "close") != 0 &&
-        strcmp(callback, "commit") != 0)
-        for (;;)
-            pause();
+    if ((b->mode == MODE_BLOCK || b->mode == MODE_SLOW) && strcmp(callback, "close") != 0 &&
+        strcmp(callback, "commit") != 0) {
+        if (b->mode == MODE_SLOW)
+            sleep(3);
+        else
+            for (;;)
+                pause();
+    }
     return SPOOL_OK;
 }
 
