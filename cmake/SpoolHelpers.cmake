@@ -1,25 +1,15 @@
 # SpoolHelpers.cmake - one-line helpers for connectors and tests.
 
+include(SpoolPlugin)
+
 # spool_add_connector(NAME SOURCES a.c b.c [LIBS lib...])
-# Builds spool-NAME.so: hidden visibility (only spool_plugin_entry is exported), linked
-# with --no-undefined (the link proves it needs no runtime symbol), and compiled against
-# sdk/include alone.
+# Builds spool-NAME.so with spool_add_plugin() (cmake/SpoolPlugin.cmake, the helper the
+# SDK installs for out-of-tree plugins): hidden visibility, --no-undefined, sdk/include
+# alone; into the build tree's plugin directory, where the binary finds it.
 function(spool_add_connector name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
-  set(target spool-${name})
-  add_library(${target} MODULE ${ARG_SOURCES})
-  set_target_properties(${target} PROPERTIES
-    PREFIX ""
-    C_VISIBILITY_PRESET hidden
-    LIBRARY_OUTPUT_DIRECTORY ${SPOOL_PLUGIN_OUTPUT_DIR})
-  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/sdk/include)
-  # clang leaves the sanitizer runtime out of shared objects, so their __asan_* and
-  # __ubsan_* references stay undefined until the host program loads them.
-  if(NOT (CMAKE_C_COMPILER_ID MATCHES "Clang" AND (SPOOL_SANITIZE OR SPOOL_TSAN OR SPOOL_FUZZ)))
-    target_link_options(${target} PRIVATE -Wl,--no-undefined)
-  endif()
-  target_link_libraries(${target} PRIVATE ${ARG_LIBS})
-  install(TARGETS ${target} LIBRARY DESTINATION ${SPOOL_PLUGIN_INSTALL_DIR})
+  spool_add_plugin(spool-${name} SOURCES ${ARG_SOURCES} LIBS ${ARG_LIBS})
+  set_target_properties(spool-${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SPOOL_PLUGIN_OUTPUT_DIR})
 endfunction()
 
 # spool_add_test(NAME SOURCES a.c [LIBS lib...] [LABELS unit...])

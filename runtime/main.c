@@ -55,6 +55,7 @@ static const char usage_main[] =
     "  produce TOPIC     append lines from standard input to TOPIC\n"
     "  consume TOPIC     print the committed records of TOPIC\n"
     "  verify            check every segment, index and commit of a data directory\n"
+    "  plugin new NAME   write a plugin project to build against the installed SDK\n"
     "\n"
     "Run 'spool COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 stopped to\n"
@@ -532,6 +533,12 @@ static int cmd_run(int argc, char **argv)
                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
                st.produced, st.delivered, st.dead_lettered, (double)ru.ru_maxrss / 1024.0,
                code);
+    /* A thread stuck in a plugin past its deadline may still use the pipeline and the
+     * plugins: free nothing it can reach, and exit now. */
+    if (worker_abandoned(w) > 0) {
+        fflush(NULL);
+        _exit(code);
+    }
 out:
     worker_free(w);
     config_free(p);
@@ -570,6 +577,8 @@ int main(int argc, char **argv)
         return tools_consume(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return tools_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugin") == 0)
+        return tools_plugin(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_main, stdout);
         return 0;

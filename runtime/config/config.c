@@ -76,9 +76,13 @@ static const spool_option config_opt_retry_timeout = {
 static const spool_option config_opt_retry_backoff_max = {
     sizeof(spool_option), SPOOL_OPT_DURATION, "retry_backoff_max", "30s", 0, 1, INT64_MAX,
     NULL, "the longest wait between two retries (backoff doubles from 100ms, with jitter)"};
+static const spool_option config_opt_deadline = {
+    sizeof(spool_option), SPOOL_OPT_DURATION, "deadline", "5m", 0, 100, INT64_MAX, NULL,
+    "the longest one plugin callback may run; past it the connector FAILS and its thread "
+    "is abandoned"};
 static const spool_option *const config_errors_opts[] = {
     &config_opt_tolerance, &config_opt_dead_letter, &config_opt_retry_max,
-    &config_opt_retry_timeout, &config_opt_retry_backoff_max};
+    &config_opt_retry_timeout, &config_opt_retry_backoff_max, &config_opt_deadline};
 
 /* batch: the bounds on what a task holds in memory at once. */
 static const spool_option config_opt_batch_records = {
@@ -383,7 +387,8 @@ static const config_connector *config_source_find(const config_pipeline *p,
     return NULL;
 }
 
-/* errors: {tolerance, dead_letter_topic, retry_max, retry_timeout, retry_backoff_max} */
+/* errors: {tolerance, dead_letter_topic, retry_max, retry_timeout, retry_backoff_max,
+ *          deadline} */
 static int config_connector_errors(config_ctx *c, const config_pipeline *p,
                                    config_connector *cc, yaml_node_t *n, const char *path)
 {
@@ -407,6 +412,7 @@ static int config_connector_errors(config_ctx *c, const config_pipeline *p,
     cc->retry_max = v[2].number;
     cc->retry_timeout_ms = v[3].number;
     cc->retry_backoff_max_ms = v[4].number;
+    cc->call_deadline_ms = v[5].number;
     if (v[1].text != NULL) {
         char dpath[CONFIG_PATH_MAX];
         config_path(dpath, epath, "dead_letter_topic");
@@ -476,6 +482,7 @@ static int config_connector_one(config_ctx *c, const config_pipeline *p,
     cc->retry_backoff_max_ms = 30 * 1000;
     cc->batch_max_records = 4096;
     cc->batch_max_bytes = 8 << 20;
+    cc->call_deadline_ms = 5 * 60 * 1000;
     cc->line = (int)ent->knode->start_mark.line + 1;
     cc->column = (int)ent->knode->start_mark.column + 1;
     cc->name = strdup(ent->key);

@@ -99,6 +99,9 @@ typedef struct config_connector {
     /* batch: */
     int64_t batch_max_records;
     int64_t batch_max_bytes;
+    /* errors.deadline: the longest one plugin callback may run before the task is
+     * FAILED and its thread abandoned (worker.c, the watchdog). */
+    int64_t call_deadline_ms;
 } config_connector;
 
 typedef struct config_topic {

@@ -17,4 +17,7 @@ int tools_produce(int argc, char **argv);
 int tools_consume(int argc, char **argv);
 int tools_verify(int argc, char **argv);
 
+/* spool plugin new: writes a plugin project (runtime/tools/cmd_plugin_new.c). */
+int tools_plugin(int argc, char **argv);
+
 #endif /* SPOOL_TOOLS_H */

@@ -84,12 +84,22 @@ static int host_stopping(spool_task *t)
            atomic_load(&t->pause_req);
 }
 
-static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *position,
-                          size_t position_len)
+/* The bytes a record counts against SPOOL_RECORD_MAX_BYTES. */
+static size_t host_record_bytes(const spool_record *rec)
 {
-    if (t == NULL || rec == NULL || rec->struct_size < offsetof(spool_record, offset) +
-                                                          sizeof(rec->offset))
-        return SPOOL_EINVAL;
+    size_t n = rec->key_len + rec->value_len;
+    for (size_t i = 0; i < rec->header_count; i++)
+        n += (rec->headers[i].key != NULL ? strlen(rec->headers[i].key) : 0) +
+             rec->headers[i].value_len;
+    return n;
+}
+
+static spool_rc host_emit_one(spool_task *t, const spool_record *rec, const void *position,
+                              size_t position_len)
+{
+    size_t bytes = host_record_bytes(rec);
+    if (bytes > SPOOL_RECORD_MAX_BYTES)
+        return worker_emit_too_large(t, bytes);
     if (t->owner != NULL)
         return worker_stage_push(t->owner, t->stage + 1, rec);
     if (t->plugin->desc->kind != SPOOL_KIND_SOURCE)
@@ -97,6 +107,22 @@ static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *po
     if (atomic_load(&t->w->stop) || atomic_load(&t->stop_req))
         return SPOOL_ESTOP;
     return worker_source_emit(t, rec, position, position_len);
+}
+
+static spool_rc host_emit(spool_task *t, const spool_record *rec, const void *position,
+                          size_t position_len)
+{
+    if (t == NULL || rec == NULL || rec->struct_size < offsetof(spool_record, offset) +
+                                                          sizeof(rec->offset))
+        return SPOOL_EINVAL;
+    /* The runtime's work is not the plugin's time: no deadline while it runs. */
+    struct spool_task *clock = t->owner != NULL ? t->owner : t;
+    int paused = worker_call_pause(clock);
+    if (paused < 0)
+        return SPOOL_ESTOP;
+    spool_rc rc = host_emit_one(t, rec, position, position_len);
+    worker_call_resume(clock, paused);
+    return rc;
 }
 
 static spool_rc host_source_position(spool_task *t, const void **position, size_t *len)
@@ -159,7 +185,12 @@ static spool_rc host_reject(spool_task *t, const spool_record *rec, const char *
      * behind its committed offsets before its dead letter could be. */
     if (t->in_flush && t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL)
         return SPOOL_EINVAL;
-    return worker_sink_reject(t, rec, reason != NULL ? reason : "rejected by the sink");
+    int paused = worker_call_pause(t);
+    if (paused < 0)
+        return SPOOL_ESTOP;
+    spool_rc rc = worker_sink_reject(t, rec, reason != NULL ? reason : "rejected by the sink");
+    worker_call_resume(t, paused);
+    return rc;
 }
 
 static const spool_host host_table = {

@@ -306,11 +306,20 @@ static void task_set_state(struct spool_task *t, int state)
     worker_event(t->w);
 }
 
+static int task_failed(const struct spool_task *t)
+{
+    return atomic_load(&((struct spool_task *)t)->status) == WORKER_FAILED;
+}
+
 /* Puts the task in FAILED with a reason; its loop ends at its next check. */
 static void task_fail(struct spool_task *t, const char *fmt, ...) SPOOL_PRINTF(2, 3);
 static void task_fail(struct spool_task *t, const char *fmt, ...)
 {
     va_list ap;
+    /* The first reason wins: what follows from it (a refused record that its transform
+     * then returns as an error) would only hide it. */
+    if (task_failed(t))
+        return;
     pthread_mutex_lock(&t->w->lock);
     va_start(ap, fmt);
     vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
@@ -323,10 +332,6 @@ static void task_fail(struct spool_task *t, const char *fmt, ...)
     worker_event(t->w);
 }
 
-static int task_failed(const struct spool_task *t)
-{
-    return atomic_load(&((struct spool_task *)t)->status) == WORKER_FAILED;
-}
 
 /* Sources stop on worker_stop(); sinks only on worker_halt(), after draining. */
 static int task_stopping(struct spool_task *t)
@@ -391,6 +396,194 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- Deadlines ----------------------------------------------------------------------- */
+
+/* A callback that does not return cannot be interrupted, so the watchdog gives up on
+ * its task instead: past the connector's errors.deadline (or, once the worker halts,
+ * past a short grace) the task is FAILED, counted as ended, and its thread abandoned.
+ * The thread is never cancelled and nothing it can reach is freed; if the callback
+ * returns after all, the thread ends at once without calling the plugin again (close()
+ * included: its state is the plugin's to lose). The clock runs only while plugin code
+ * runs: host functions that do the runtime's work inside a callback (emit, reject)
+ * stop it, so a task is never abandoned in the middle of the runtime's own code. */
+
+#define WATCHDOG_MS 250
+#define HALT_GRACE_MS 5000
+
+enum { CALL_OPEN, CALL_CLOSE, CALL_POLL, CALL_COMMIT, CALL_PUT, CALL_FLUSH, CALL_TRANSFORM };
+static const char *const call_names[] = {"open", "close", "poll", "commit", "put", "flush",
+                                         "transform"};
+
+static int task_abandoned(struct spool_task *t)
+{
+    return atomic_load(&t->call_since) == -1;
+}
+
+/* Starts t's clock for a callback, unless one is running already (a transform inside a
+ * source's poll). Returns 1 when it started the clock. Thread: t's. */
+static int call_begin(struct spool_task *t, int what)
+{
+    if (atomic_load(&t->call_since) != 0)
+        return 0;
+    int64_t now = mono_ms();
+    atomic_store(&t->call_what, what);
+    atomic_store(&t->call_since, now > 0 ? now : 1);
+    return 1;
+}
+
+/* Stops the clock started by call_begin() (began 1). Returns -1 when the watchdog
+ * abandoned the task meanwhile. Thread: t's. */
+static int call_end(struct spool_task *t, int began)
+{
+    long long since = atomic_load(&t->call_since);
+    if (since == -1)
+        return -1;
+    if (!began)
+        return 0;
+    return atomic_compare_exchange_strong(&t->call_since, &since, 0) ? 0 : -1;
+}
+
+/* call_end() where no plugin frame is below: an abandoned task's thread ends here. */
+static void call_done(struct spool_task *t, int began)
+{
+    if (call_end(t, began) == 0)
+        return;
+    worker_log(SPOOL_LOG_WARN, t->name, "the %s() given up on returned after all; its "
+               "thread ends without calling the plugin again",
+               call_names[atomic_load(&t->call_what)]);
+    pthread_exit(NULL);
+}
+
+int worker_call_pause(struct spool_task *t)
+{
+    long long since = atomic_load(&t->call_since);
+    if (since == -1)
+        return -1;
+    if (since == 0)
+        return 0;
+    return atomic_compare_exchange_strong(&t->call_since, &since, 0) ? 1 : -1;
+}
+
+void worker_call_resume(struct spool_task *t, int paused)
+{
+    long long zero = 0;
+    int64_t now = mono_ms();
+    if (paused == 1)
+        atomic_compare_exchange_strong(&t->call_since, &zero, now > 0 ? now : 1);
+}
+
+/* What task_finished() does for a task whose thread will not: the watchdog's. */
+static void task_abandon(struct spool_task *t, int what, int64_t ran_ms, int halting)
+{
+    struct worker *w = t->w;
+    task_fail(t, "%s() has not returned after %" PRId64 " ms (%s %" PRId64 " ms): the "
+              "connector is stopped and its thread abandoned without close(); fix the "
+              "plugin (a callback must return within its deadline), or raise errors.deadline "
+              "if the call is legitimately slow. Nothing is lost: spool resumes it from its "
+              "last checkpoint when restarted", call_names[what], ran_ms,
+              halting ? "the shutdown grace is" : "errors.deadline is",
+              halting ? (int64_t)HALT_GRACE_MS : t->cc->call_deadline_ms);
+    atomic_fetch_add(&w->abandoned, 1);
+    atomic_store(&t->running, 0);
+    if (t->cc->kind == SPOOL_KIND_SOURCE)
+        atomic_fetch_sub(&w->sources_running, 1);
+    log_wakeup(w->log);
+    if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
+        worker_signal_done(w);
+}
+
+static void watchdog_check(struct worker *w, int64_t halt_seen)
+{
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < w->ntasks; i++) {
+        struct spool_task *t = &w->tasks[i];
+        long long since = atomic_load(&t->call_since);
+        int64_t limit = t->cc->call_deadline_ms;
+        int halting = halt_seen > 0 && now - halt_seen >= HALT_GRACE_MS &&
+                      limit > HALT_GRACE_MS;
+        if (halting)
+            limit = HALT_GRACE_MS;
+        if (since <= 0 || now - since < limit)
+            continue;
+        if (atomic_compare_exchange_strong(&t->call_since, &since, -1))
+            task_abandon(t, atomic_load(&t->call_what), now - since, halting);
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct worker *w = arg;
+    int64_t halt_seen = 0;
+    while (!atomic_load(&w->watchdog_stop)) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += WATCHDOG_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->lock);
+        while (!atomic_load(&w->watchdog_stop) &&
+               pthread_cond_timedwait(&w->cond, &w->lock, &until) != ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&w->lock);
+        if (halt_seen == 0 && atomic_load(&w->halt))
+            halt_seen = mono_ms();
+        watchdog_check(w, halt_seen);
+    }
+    return NULL;
+}
+
+static void watchdog_stop(struct worker *w)
+{
+    if (!w->watchdog_started)
+        return;
+    atomic_store(&w->watchdog_stop, 1);
+    worker_wake(w);
+    pthread_join(w->watchdog, NULL);
+    w->watchdog_started = 0;
+}
+
+/* Waits until every started task has ended or been abandoned, so that joining them
+ * cannot hang on a callback that never returns. Thread: the worker's owner. */
+static void worker_wait_tasks(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        size_t busy = 0;
+        for (size_t i = 0; i < w->ntasks; i++)
+            busy += w->tasks[i].started && atomic_load(&w->tasks[i].running) &&
+                    !task_abandoned(&w->tasks[i]);
+        if (busy == 0)
+            break;
+        /* A task signals its end before it clears running: wait briefly, then look. */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+unsigned long long worker_abandoned(const worker *w)
+{
+    return atomic_load(&((struct worker *)w)->abandoned);
+}
+
+spool_rc worker_emit_too_large(struct spool_task *t, size_t bytes)
+{
+    struct spool_task *owner = t->owner != NULL ? t->owner : t;
+    task_fail(owner, "%s emitted a record of %zu bytes (key, value and headers), over the "
+              "limit of %u bytes (SPOOL_RECORD_MAX_BYTES); the record was refused: split "
+              "such data into smaller records in the plugin", t->name, bytes,
+              SPOOL_RECORD_MAX_BYTES);
+    return SPOOL_EINVAL;
 }
 
 /* ---- Retries ------------------------------------------------------------------------ */
@@ -748,7 +941,10 @@ spool_rc worker_stage_push(struct spool_task *owner, size_t stage, const spool_r
         if (ct->predicate != NULL && !transform_predicate_match(ct->predicate, rec))
             return worker_stage_push(owner, stage + 1, rec);
         tt->error[0] = '\0';
+        int began = call_begin(owner, CALL_TRANSFORM);
         spool_rc rc = tt->plugin->desc->transform(tt, tt->state, rec);
+        if (call_end(owner, began) != 0 || task_failed(owner))
+            return SPOOL_ESTOP;
         if (rc != SPOOL_OK && rc != SPOOL_ESTOP && tt->error[0] != '\0')
             snprintf(owner->error, sizeof(owner->error), "%.200s: %.800s", tt->name,
                      tt->error);
@@ -768,7 +964,9 @@ static int task_open(struct spool_task *t)
     for (;;) {
         t->error[0] = '\0';
         t->in_open = 1;
+        int began = call_begin(t, CALL_OPEN);
         spool_rc rc = t->plugin->desc->open(t, &t->state);
+        call_done(t, began);
         t->in_open = 0;
         t->opened = 1;
         if (rc == SPOOL_OK)
@@ -778,7 +976,9 @@ static int task_open(struct spool_task *t)
                       spool_rc_name(rc));
             return 1;
         }
+        int closing = call_begin(t, CALL_CLOSE);
         t->plugin->desc->close(t, t->state);
+        call_done(t, closing);
         t->opened = 0;
         t->state = NULL;
         if (task_retry(t, &r, "start"))
@@ -787,7 +987,9 @@ static int task_open(struct spool_task *t)
     for (size_t i = 0; i < t->ntransforms; i++) {
         struct spool_task *tt = &t->transforms[i];
         tt->error[0] = '\0';
+        int began = call_begin(t, CALL_OPEN);
         spool_rc rc = tt->plugin->desc->open(tt, &tt->state);
+        call_done(t, began);
         tt->opened = 1;
         if (rc != SPOOL_OK) {
             task_fail(t, "transform %s cannot start: %s (%s)", tt->name,
@@ -802,12 +1004,17 @@ static void task_close(struct spool_task *t)
 {
     for (size_t i = 0; i < t->ntransforms; i++)
         if (t->transforms[i].opened) {
+            int began = call_begin(t, CALL_CLOSE);
             t->transforms[i].plugin->desc->close(&t->transforms[i], t->transforms[i].state);
+            call_done(t, began);
             t->transforms[i].opened = 0;
             t->transforms[i].state = NULL;
         }
-    if (t->opened)
+    if (t->opened) {
+        int began = call_begin(t, CALL_CLOSE);
         t->plugin->desc->close(t, t->state);
+        call_done(t, began);
+    }
     t->opened = 0;
     t->state = NULL;
 }
@@ -895,7 +1102,9 @@ static void source_notify(struct spool_task *t)
         return;
     t->commit_due = 0;
     t->error[0] = '\0';
+    int began = call_begin(t, CALL_COMMIT);
     spool_rc rc = t->plugin->desc->commit(t, t->state, t->committed_pos, t->committed_len);
+    call_done(t, began);
     if (rc != SPOOL_OK)
         worker_log(SPOOL_LOG_WARN, t->name, "commit callback failed: %s (%s)",
                    t->error[0] ? t->error : spool_rc_str(rc), spool_rc_name(rc));
@@ -974,7 +1183,9 @@ static void *source_main(void *arg)
         goto out;
     while (!task_pause_point(t)) {
         t->error[0] = '\0';
+        int began = call_begin(t, CALL_POLL);
         rc = t->plugin->desc->poll(t, t->state, SOURCE_POLL_MS);
+        call_done(t, began);
         /* A connector that failed on a record commits nothing more: part of what a
          * transform derived from that record may be in the txn, and everything since
          * the last commit is read again after a restart. Otherwise what was emitted
@@ -1036,11 +1247,15 @@ static int sink_call(struct spool_task *t, int flush)
         if (flush) {
             t->new_pos_set = 0;
             t->in_flush = 1;
+            int began = call_begin(t, CALL_FLUSH);
             rc = t->plugin->desc->flush(t, t->state);
+            call_done(t, began);
             t->in_flush = 0;
         } else {
             t->in_put = 1;
+            int began = call_begin(t, CALL_PUT);
             rc = t->plugin->desc->put(t, t->state, t->batch, t->batch_len);
+            call_done(t, began);
             t->in_put = 0;
         }
         if (task_failed(t))
@@ -1133,7 +1348,9 @@ static int sink_deliver(struct spool_task *t)
         }
         t->error[0] = '\0';
         t->in_flush = 1;
+        int began = call_begin(t, CALL_FLUSH);
         spool_rc rc = t->plugin->desc->flush(t, t->state);
+        call_done(t, began);
         t->in_flush = 0;
         if (task_failed(t))
             return -1;
@@ -1228,6 +1445,7 @@ static long sink_read(struct spool_task *t)
             t->cur_timestamp = lr.timestamp_ms;
             t->error[0] = '\0';
             spool_rc rc = worker_stage_push(t, 0, &rec);
+            call_done(t, 0);           /* a transform given up on ends the thread */
             int failed = 0;
             if (rc == SPOOL_ESTOP) {
                 /* Stopping: the record is not taken and is read again next time. */
@@ -1650,6 +1868,11 @@ int worker_start(worker *w)
     atomic_fetch_add(&w->tasks_running, 1);
     for (size_t i = 0; i < w->ntasks; i++)
         task_start(&w->tasks[i]);
+    if (pthread_create(&w->watchdog, NULL, watchdog_main, w) == 0)
+        w->watchdog_started = 1;
+    else
+        worker_log(SPOOL_LOG_WARN, "worker", "cannot start the watchdog thread: plugin "
+                   "callbacks run without deadlines");
     atomic_fetch_sub(&w->sources_running, 1);
     log_wakeup(w->log);
     if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
@@ -1665,13 +1888,18 @@ int worker_done_fd(const worker *w)
 int worker_join(worker *w)
 {
     int code, failed = 0;
+    worker_wait_tasks(w);
     for (size_t i = 0; i < w->ntasks; i++) {
         if (w->tasks[i].started) {
-            pthread_join(w->tasks[i].thread, NULL);
+            if (task_abandoned(&w->tasks[i]))
+                pthread_detach(w->tasks[i].thread);
+            else
+                pthread_join(w->tasks[i].thread, NULL);
             w->tasks[i].started = 0;
         }
         failed |= task_failed(&w->tasks[i]);
     }
+    watchdog_stop(w);
     pthread_mutex_lock(&w->lock);
     code = w->exit_code;
     pthread_mutex_unlock(&w->lock);
@@ -1702,6 +1930,12 @@ static void task_restart(struct spool_task *t, int only_failed)
 {
     if (only_failed && !task_failed(t))
         return;
+    if (task_abandoned(t)) {
+        worker_log(SPOOL_LOG_ERROR, t->name, "cannot restart: its %s() never returned and "
+                   "its thread may still run it; restart spool to run this connector again",
+                   call_names[atomic_load(&t->call_what)]);
+        return;
+    }
     if (t->started) {
         atomic_store(&t->stop_req, 1);
         worker_wake(t->w);
@@ -1821,9 +2055,13 @@ void worker_free(worker *w)
     pthread_mutex_lock(&w->lock);
     w->closing = 1;
     pthread_mutex_unlock(&w->lock);
+    watchdog_stop(w);
     if (w->log != NULL && !w->shared_log)
         log_close(w->log);
     w->log = NULL;
+    /* An abandoned task's thread may still come back to its task: keep them all. */
+    if (worker_abandoned(w) > 0)
+        return;
     for (size_t i = 0; i < w->ntasks; i++)
         task_free(&w->tasks[i]);
     free(w->tasks);

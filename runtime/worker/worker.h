@@ -148,6 +148,12 @@ size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max);
  * EXIT_CORRUPT), 0 while there is none. Thread-safe; does not wait. */
 int worker_exit_code(worker *w);
 
+/* The number of tasks abandoned because a plugin callback ran past the connector's
+ * errors.deadline. Their threads may still be running plugin code, so everything they
+ * can reach (the worker, the pipeline, the plugins) must stay allocated: worker_free()
+ * then frees only what they cannot reach, and `spool run` exits without freeing. */
+unsigned long long worker_abandoned(const worker *w);
+
 /* Counts for the report printed at the end of `spool run`. */
 typedef struct worker_stats {
     unsigned long long produced;      /* records committed by sources */

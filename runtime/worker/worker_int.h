@@ -86,6 +86,13 @@ struct spool_task {
     int32_t cur_partition;
     int64_t cur_offset;
     int64_t cur_timestamp;
+
+    /* Deadlines (worker.c): when the plugin callback running on the task's thread
+     * began (monotonic ms), 0 outside callbacks and while the runtime works inside one
+     * (emit, reject), -1 once the watchdog abandoned the task past errors.deadline.
+     * Written by the task's thread, except positive -> -1 by the watchdog. */
+    atomic_llong call_since;
+    atomic_int call_what;      /* which callback, for the reason */
 };
 
 struct worker {
@@ -114,6 +121,11 @@ struct worker {
     long fp_at;
     int fp_kill;
     atomic_long fp_hits;
+    /* The watchdog thread that enforces errors.deadline (worker.c). */
+    pthread_t watchdog;
+    int watchdog_started;      /* main thread only */
+    atomic_int watchdog_stop;
+    atomic_ullong abandoned;   /* tasks given up past their deadline */
 };
 
 /* Ends the worker with an exit code (the first one wins) and stops every task: for
@@ -127,6 +139,18 @@ spool_rc worker_stage_push(struct spool_task *owner, size_t stage, const spool_r
 /* A record emitted by a source plugin: the stages, then the position bookkeeping. */
 spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
                             const void *position, size_t position_len);
+
+/* Called by host functions that do the runtime's work inside a plugin callback (emit,
+ * reject): stops the task's deadline clock meanwhile, so that the watchdog never gives
+ * up on a task while it is in the runtime's own code. Returns -1 when the task was
+ * abandoned already (the host function must return at once, touching nothing), 1 when
+ * the clock was stopped, 0 when it was not running; pass that to resume. */
+int worker_call_pause(struct spool_task *t);
+void worker_call_resume(struct spool_task *t, int paused);
+
+/* emit() of a record over SPOOL_RECORD_MAX_BYTES: fails the connector with the reason
+ * and returns SPOOL_EINVAL for the plugin. */
+spool_rc worker_emit_too_large(struct spool_task *t, size_t bytes);
 
 /* A sink's reject() of one record of the current put(). */
 spool_rc worker_sink_reject(struct spool_task *t, const spool_record *rec,

@@ -23,6 +23,12 @@
  * not) run in parallel, so state shared between tasks must be synchronised by the
  * plugin. Each host function says which threads may call it.
  *
+ * Deadlines: a callback that has not returned after its connector's errors.deadline
+ * (default 5 minutes; once the worker is shutting down, 5 seconds) FAILS the connector:
+ * its thread is abandoned, never cancelled, and the plugin is not called again for that
+ * task, close() included. The clock stops while the runtime works inside emit() and
+ * reject(), so only the plugin's own time counts.
+ *
  * Ownership: nothing is allocated on one side and freed on the other. Records passed
  * to a sink are borrowed for the call; emit() copies; strings returned by the host live
  * until the task's close() returns; the plugin's state is the plugin's.
@@ -40,11 +46,28 @@ extern "C" {
 /* Raised only for an incompatible change. The loader refuses any other value. */
 #define SPOOL_ABI_VERSION 1
 
-/* The release of the SDK these headers come from. */
+/* The release of the SDK these headers come from (the build checks that it is the
+ * project's version). SPOOL_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH, so
+ * that #if SPOOL_VERSION_NUMBER >= 200 reads "0.2.0 or later". */
 #define SPOOL_VERSION_MAJOR 0
 #define SPOOL_VERSION_MINOR 1
 #define SPOOL_VERSION_PATCH 0
 #define SPOOL_VERSION_STRING "0.1.0"
+#define SPOOL_VERSION_NUMBER \
+    (SPOOL_VERSION_MAJOR * 10000 + SPOOL_VERSION_MINOR * 100 + SPOOL_VERSION_PATCH)
+
+/* Compile-time ABI check. A plugin states the ABI it was written for, with
+ * -DSPOOL_REQUIRE_ABI=1 (the scaffold of `spool plugin new` does) or a #define before
+ * this include; built against headers of another ABI, it then fails to compile instead
+ * of failing to load. The loader checks the same number again at load time. */
+#if defined(SPOOL_REQUIRE_ABI) && SPOOL_REQUIRE_ABI != SPOOL_ABI_VERSION
+#error "spool/plugin.h: this plugin requires another spool plugin ABI (SPOOL_REQUIRE_ABI) than these headers speak (SPOOL_ABI_VERSION); build it against a spool SDK of the ABI it requires, or port it (docs/sdk.md, ABI stability)"
+#endif
+
+/* The largest record a source or a transform may emit: its key, value, header keys and
+ * header values together. emit() refuses a larger record with SPOOL_EINVAL and the
+ * connector is FAILED with the record's size in the reason. */
+#define SPOOL_RECORD_MAX_BYTES (32u * 1024u * 1024u)
 
 /* The name of the one symbol a plugin exports. */
 #define SPOOL_PLUGIN_ENTRY_SYMBOL "spool_plugin_entry"
@@ -217,10 +240,12 @@ typedef struct spool_host {
     /* Sources: hands one record to the runtime, with the source position to resume
      * from once this record (and all before it) is durable. The host copies rec,
      * its buffers and position before returning. position may be NULL when the
-     * position did not change. Returns SPOOL_OK, or SPOOL_ESTOP when the task is
-     * stopping. Transforms: passes one record on to the next stage; position is
-     * ignored. Thread: the task's, inside poll() or transform(). Blocks: bounded, for
-     * backpressure when the log is behind. */
+     * position did not change. Returns SPOOL_OK; SPOOL_ESTOP when the task is
+     * stopping; SPOOL_EINVAL when the record is refused (larger than
+     * SPOOL_RECORD_MAX_BYTES, or struct_size too small), which FAILS the connector with
+     * the reason. After either, the callback must return. Transforms: passes one record
+     * on to the next stage; position is ignored. Thread: the task's, inside poll() or
+     * transform(). Blocks: bounded, for backpressure when the log is behind. */
     spool_rc (*emit)(spool_task *t, const spool_record *rec,
                      const void *position, size_t position_len);
 
@@ -332,6 +357,43 @@ typedef struct spool_plugin {
      * emitting nothing drops it. rec is borrowed. Thread: the task's. */
     spool_rc (*transform)(spool_task *t, void *state, const spool_record *rec);
 } spool_plugin;
+
+/* ---------------------------------------------------------------------------------
+ * The layout of ABI 1, frozen
+ *
+ * On the LP64 targets spool supports, these are the sizes and offsets every ABI 1
+ * plugin and runtime agree on: a change to any struct above that moves a member fails
+ * the build here, before it can break a plugin built with older headers. Members may
+ * only be appended (the sizes then grow, and these checks are raised with them).
+ * tests/unit/test_abi.c checks every member's offset.
+ * ------------------------------------------------------------------------------- */
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define SPOOL_STATIC_ASSERT(cond, msg) static_assert(cond, msg);
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define SPOOL_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg);
+#else
+#define SPOOL_STATIC_ASSERT(cond, msg)
+#endif
+
+#if defined(__LP64__) || defined(_LP64)
+SPOOL_STATIC_ASSERT(sizeof(spool_plugin) == 104, "spool_plugin is 104 bytes in ABI 1")
+SPOOL_STATIC_ASSERT(offsetof(spool_plugin, abi_version) == 4, "spool_plugin.abi_version at 4")
+SPOOL_STATIC_ASSERT(offsetof(spool_plugin, options) == 40, "spool_plugin.options at 40")
+SPOOL_STATIC_ASSERT(offsetof(spool_plugin, open) == 48, "spool_plugin.open at 48")
+SPOOL_STATIC_ASSERT(offsetof(spool_plugin, transform) == 96, "spool_plugin.transform at 96")
+SPOOL_STATIC_ASSERT(sizeof(spool_host) == 120, "spool_host is 120 bytes in ABI 1")
+SPOOL_STATIC_ASSERT(offsetof(spool_host, log) == 16, "spool_host.log at 16")
+SPOOL_STATIC_ASSERT(offsetof(spool_host, emit) == 72, "spool_host.emit at 72")
+SPOOL_STATIC_ASSERT(offsetof(spool_host, reject) == 112, "spool_host.reject at 112")
+SPOOL_STATIC_ASSERT(sizeof(spool_option) == 64, "spool_option is 64 bytes in ABI 1")
+SPOOL_STATIC_ASSERT(offsetof(spool_option, min) == 32, "spool_option.min at 32")
+SPOOL_STATIC_ASSERT(offsetof(spool_option, doc) == 56, "spool_option.doc at 56")
+SPOOL_STATIC_ASSERT(sizeof(spool_record) == 88, "spool_record is 88 bytes in ABI 1")
+SPOOL_STATIC_ASSERT(offsetof(spool_record, value) == 24, "spool_record.value at 24")
+SPOOL_STATIC_ASSERT(offsetof(spool_record, offset) == 80, "spool_record.offset at 80")
+SPOOL_STATIC_ASSERT(sizeof(spool_header) == 24, "spool_header is 24 bytes, frozen")
+#endif
 
 /* The entry point every plugin exports. It must be free of side effects (no threads,
  * no I/O, no allocation) other than keeping the host pointer, because the runtime
