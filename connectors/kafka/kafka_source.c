@@ -260,6 +260,20 @@ static spool_rc ks_emit(kafka_source *s, rd_kafka_message_t *m, src_part *p)
     return rc;
 }
 
+/* For stop_at_end: whether an end of partition at offset is the partition's end. Only
+ * at the high watermark: a read_committed reader also reports an end below it, at the
+ * last stable offset, while a transaction upstream is open. The watermark is the one
+ * librdkafka cached from the fetch that reported the end; asking the broker instead
+ * (rd_kafka_query_watermark_offsets) waits behind the next fetch's long poll on the
+ * same connection, up to fetch.wait.max.ms (500 ms) per partition: 8 s at the end of a
+ * copy of 16 partitions. */
+static int at_high_watermark(kafka_source *s, const src_part *p, int64_t offset)
+{
+    int64_t lo, hi;
+    return rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0 && offset >= hi;
+}
+
 static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
 {
     kafka_source *s = state;
@@ -278,12 +292,7 @@ static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
                 kafka_host->log(t, SPOOL_LOG_WARN, "consuming: %s",
                                 rd_kafka_message_errstr(m));
         } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            /* Trusted only at the high watermark: librdkafka 2.0's mock cluster reports
-             * an end of partition early after large transactional batches. */
-            int64_t lo, hi;
-            p->eof = !s->stop_at_end ||
-                     (rd_kafka_query_watermark_offsets(s->rk, p->topic, p->partition, &lo,
-                                                       &hi, 2000) == 0 && m->offset >= hi);
+            p->eof = !s->stop_at_end || at_high_watermark(s, p, m->offset);
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             kafka_host->log(t, SPOOL_LOG_WARN, "consuming %s [%" PRId32 "]: %s", p->topic,
                             p->partition, rd_kafka_message_errstr(m));
