@@ -307,13 +307,20 @@ static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
     }
     if (rc != SPOOL_OK)
         return rc;
-    if (s->stop_at_end && n == 0) {
-        for (size_t i = 0; i < s->nparts; i++)
-            if (!s->parts[i].eof)
-                return SPOOL_OK;
-        return SPOOL_DONE;
+    if (!s->stop_at_end)
+        return SPOOL_OK;
+    /* A partition whose last record is the one before the high watermark is at its end
+     * already: waiting for librdkafka's end of partition would cost a fetch that finds
+     * nothing, which the broker holds for fetch.wait.max.ms. (Partitions that never had
+     * a record, or end in a transaction marker, still wait for it.) */
+    int done = 1;
+    for (size_t i = 0; i < s->nparts; i++) {
+        src_part *p = &s->parts[i];
+        if (!p->eof && p->next >= 0 && at_high_watermark(s, p, p->next))
+            p->eof = 1;
+        done = done && p->eof;
     }
-    return SPOOL_OK;
+    return done ? SPOOL_DONE : SPOOL_OK;
 }
 
 static void ks_close(spool_task *t, void *state)
