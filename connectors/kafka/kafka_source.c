@@ -42,8 +42,9 @@ static const spool_option source_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "stop_at_end",
      .default_value = "false",
      .doc = "End the input once every partition is read to its end (a one-off copy)."},
-    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "1000",
-     .min = 1, .max = 1000000, .doc = "Records emitted per poll at most."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "4096",
+     .min = 1, .max = 1000000,
+     .doc = "Records emitted per poll at most; the runtime commits to the log after each."},
     {.name = NULL},
 };
 
