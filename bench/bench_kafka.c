@@ -261,8 +261,9 @@ static long spool_count(const char *bin, const char *dir, const char *file, cons
 }
 
 /* The sum of the last offsets the sink committed for keys starting with prefix in the
- * offsets topic ("k/copied/P" -> next offset of spool partition P), read_committed. */
-static long offsets_sum(const char *boot, const char *prefix)
+ * offsets topic ("k/copied/P" -> next offset of spool partition P), read_committed;
+ * *records counts those records (one per spool partition a transaction moved). */
+static long offsets_sum(const char *boot, const char *prefix, long *records)
 {
     static const char *const kv[] = {"group.id", "bench-offsets", "isolation.level",
                                      "read_committed", "enable.partition.eof", "true", NULL};
@@ -290,6 +291,7 @@ static long offsets_sum(const char *boot, const char *prefix)
             int p = atoi(k);
             if (p >= 0 && p < 64)
                 next[p] = atol(v);
+            (*records)++;
         }
         rd_kafka_message_destroy(m);
         if (end)
@@ -387,7 +389,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kafka: Kafka topic out holds %ld records, not %ld\n", out, n);
         return 1;
     }
-    long committed = offsets_sum(boot, "k/copied/");
+    long offrecs = 0, committed = offsets_sum(boot, "k/copied/", &offrecs);
     if (committed != n) {
         fprintf(stderr, "bench_kafka: the sink's committed offsets cover %ld records, not %ld\n",
                 committed, n);
@@ -397,6 +399,8 @@ int main(int argc, char **argv)
     report("spool kafka sink (log -> Kafka, 4096/tx)", n, dt, tx);
     printf("%-46s: %.2f s written (high watermark), %.2f s committed (spool exited)\n",
            "  sink: all records in topic out after", at_hwm, dt);
+    printf("%-46s: %ld (one per spool partition a transaction moved)\n",
+           "  sink: records in the offsets topic", offrecs);
     printf("%-46s: source/consumer %.2f, sink/transactional producer %.2f, "
            "sink/plain producer %.2f\n", "ratios, this run", src / cons, snk / tx, snk / plain);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
