@@ -1,8 +1,10 @@
 #!/bin/sh
-# kafka_source_end.sh - the kafka source's stop_at_end: a copy ends as soon as every
-# partition is read to its high watermark, without waiting for a fetch that finds
-# nothing; partitions that never had a record still end; a run from a stored position
-# at the end ends at once and copies nothing more.
+# kafka_source_end.sh - the ends of what the kafka source reads. stop_at_end: a copy
+# ends as soon as every partition is read to its high watermark, without waiting for a
+# fetch that finds nothing; partitions that never had a record still end; a run from a
+# stored position at the end copies nothing more. And the start: a stored position that
+# Kafka's retention has passed continues from the oldest record still there (librdkafka's
+# default would skip to the end, losing every record still in Kafka as well).
 #
 # The first case is the regression test of a slow end: the source used to ask the
 # broker for each partition's watermarks at librdkafka's end of partition, which comes
@@ -62,5 +64,33 @@ copy both 60 "in, none"
 check "4 partitions with records and 2 without" $count
 copy both 60 "in, none"
 check "again from the stored position at the end: nothing more" $count
+
+# Retention: the mock cluster keeps 5 MiB per partition and deletes the oldest
+# message sets beyond that. 1000 records are copied; then 60000 more (~8 MiB) push the
+# log start past the stored position 1000.
+mock_cmd topic trim 1
+pad=$(printf '%0100d' 0)
+fill() { # fill FIRST COUNT
+  awk -v s="$1" -v n="$2" -v pad="$pad" \
+    'BEGIN { for (i = s; i < s + n; i++) printf "k\t{\"id\":%d,\"pad\":\"%s\"}\n", i, pad }' |
+    kcat -P -b "$BOOT" -t trim -K '	' -q
+}
+fill 0 1000
+copy trim 60 trim
+check "1000 records before retention" 1000
+fill 1000 60000
+start=$(kcat -Q -b "$BOOT" -t trim:0:-2 | sed -n 's/.* offset \([0-9]*\).*/\1/p')
+if [ -z "$start" ] || [ "$start" -le 1000 ]; then
+  echo "FAIL the mock cluster did not delete the first records (log start: ${start:-unknown})"
+  exit 1
+fi
+copy trim 60 trim
+check "after retention deleted offsets 1000 to $((start - 1)): the $((61000 - start)) left are copied" \
+  $((1000 + 61000 - start))
+if grep -q "offset reset (at offset 1000,.* BEGINNING offset $start" "$work/log"; then
+  echo "ok   the log warns: offset 1000 reset to the log start $start"
+else
+  echo "FAIL no librdkafka warning naming the reset of offset 1000"; fails=$((fails + 1))
+fi
 
 [ $fails -eq 0 ] || exit 1
