@@ -197,10 +197,10 @@ static spool_rc ks_open(spool_task *t, void **state)
         return SPOOL_ENOMEM;
     kafka_connector_name(t, conn, sizeof(conn));
     snprintf(group, sizeof(group), "spool-%s", conn);
-    /* auto.offset.reset applies when a stored position is no longer in the partition:
-     * Kafka's retention deleted records spool had not copied yet (or the topic was
-     * recreated). librdkafka's default, latest, would then skip every record still
-     * there as well; earliest copies them, and librdkafka logs the reset as a warning. */
+    /* auto.offset.reset applies when a stored position is no longer in the partition,
+     * typically because Kafka's retention deleted records spool had not copied yet.
+     * librdkafka's default, latest, would then skip every record still there as well;
+     * earliest copies them, and librdkafka logs the reset as a warning. */
     const char *const managed[] = {
         "group.id", group, "enable.auto.commit", "false", "enable.auto.offset.store", "false",
         "enable.partition.eof", "true", "auto.offset.reset", "earliest", "isolation.level",
