@@ -78,6 +78,13 @@ for round in $(seq 1 20); do
       --plugin-path "$plugins" --data-dir "$work/data" "$yaml" 2>>"$work/log"
     rc=$?
     set -e
+    # timeout sends KILL to its whole process group, itself included, so it can return
+    # before the worker is gone: wait until the worker's flock on the data directory is
+    # released, or the next run finds the directory in use.
+    for _ in $(seq 1 300); do
+      [ ! -e "$work/data/LOCK" ] || flock -n "$work/data/LOCK" true 2>/dev/null && break
+      sleep 0.1
+    done
   fi
   echo "     round $round: $what -> exit $rc ($(wc -l < "$work/out.txt" 2>/dev/null || echo 0) lines)"
   if [ "$rc" = 137 ]; then kills=$((kills + 1)); fi

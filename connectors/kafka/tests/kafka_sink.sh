@@ -57,6 +57,7 @@ for round in $(seq 1 20); do
       "$dir/kafka-sink-test.yaml" 2>>"$work/log"
     rc=$?
     set -e
+    wait_unlocked "$work/data"
   fi
   echo "     round $round: $what -> exit $rc"
   [ "$rc" = 137 ] && kills=$((kills + 1))

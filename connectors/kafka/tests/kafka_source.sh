@@ -41,6 +41,7 @@ for round in $(seq 1 20); do
     ms=$(( (r / 256) % 100 + 30 ))
     what="kill after ${ms}ms"
     rc=$(run timeout -s KILL "$(awk "BEGIN{print $ms/1000}")")
+    wait_unlocked "$work/data"
   fi
   echo "     round $round: $what -> exit $rc"
   [ "$rc" = 137 ] && kills=$((kills + 1))

@@ -30,6 +30,18 @@ stop_mock() {
   fi
   MOCK_PID=
 }
+# wait_unlocked DATA_DIR: after `timeout -s KILL`, until the killed worker's flock on
+# the data directory is released. timeout sends KILL to its whole process group, itself
+# included, so it can exit before the worker is gone; the next run would then find the
+# directory in use.
+wait_unlocked() {
+  [ -e "$1/LOCK" ] || return 0
+  for _ in $(seq 1 300); do
+    flock -n "$1/LOCK" true 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "FAIL $1 is still locked 30 s after its worker was killed"; exit 1
+}
 # committed_records TOPIC LOG: the records of TOPIC ('%p\t%h\t%s' lines) that belong to
 # transactions read_committed would show: those whose offsets records (with the same
 # spool.txn header) are in spool-offsets, less those the worker's LOG says were
