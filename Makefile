@@ -22,7 +22,7 @@ PACKAGE_PKGS = $(BUILD_PKGS) dpkg-dev file
 TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat \
              dpkg-dev file systemd strace python3-prometheus-client
 
-.PHONY: bench chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench bench-kafka chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -34,6 +34,7 @@ help:
 	@echo "make build   configure and build into $(BUILD)/"
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench   build, then print the log's append/read rates against the disk's raw limit"
+	@echo "make bench-kafka  build, then the kafka source and sink against librdkafka (mock cluster)"
 	@echo "make chaos   the flagship chaos test at nightly size (1,000,000 events, 100 kills)"
 	@echo "make docs    regenerate the option tables in docs/connectors/ from the plugins"
 	@echo "make install install into PREFIX (default /usr/local)"
@@ -106,6 +107,13 @@ bench: build
 	cd $(BUILD) && ./bin/bench_log .
 	sh bench/pipeline.sh $(BUILD)
 	$(BUILD)/bin/bench_worker $(BUILD)/bin/spool .
+
+# The kafka source and sink beside librdkafka's producer and consumer, on the mock
+# cluster (docs/performance.md). KAFKA_RECORDS and KAFKA_PARTITIONS change the load.
+KAFKA_RECORDS    ?= 200000
+KAFKA_PARTITIONS ?= 16
+bench-kafka: build
+	$(BUILD)/bin/bench_kafka $(BUILD)/bin/spool $(KAFKA_RECORDS) $(KAFKA_PARTITIONS)
 
 # The flagship chaos test at nightly size: 1,000,000 events, 100 kills.
 chaos: test-deps build

@@ -16,7 +16,7 @@ static const char *const refused_exact[] = {
 static const char *const managed_keys[] = {
     "bootstrap.servers", "metadata.broker.list", "transactional.id", "enable.idempotence",
     "enable.auto.commit", "enable.auto.offset.store", "isolation.level", "partitioner",
-    "group.id", "enable.partition.eof", "transaction.timeout.ms", NULL};
+    "group.id", "enable.partition.eof", "transaction.timeout.ms", "auto.offset.reset", NULL};
 
 /* Keys whose values are secrets: only in secret_properties, so they are masked. */
 static const char *const secret_keys[] = {

@@ -42,8 +42,9 @@ static const spool_option source_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_BOOL, .name = "stop_at_end",
      .default_value = "false",
      .doc = "End the input once every partition is read to its end (a one-off copy)."},
-    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "1000",
-     .min = 1, .max = 1000000, .doc = "Records emitted per poll at most."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "4096",
+     .min = 1, .max = 1000000,
+     .doc = "Records emitted per poll at most; the runtime commits to the log after each."},
     {.name = NULL},
 };
 
@@ -196,9 +197,13 @@ static spool_rc ks_open(spool_task *t, void **state)
         return SPOOL_ENOMEM;
     kafka_connector_name(t, conn, sizeof(conn));
     snprintf(group, sizeof(group), "spool-%s", conn);
+    /* auto.offset.reset applies when a stored position is no longer in the partition,
+     * typically because Kafka's retention deleted records spool had not copied yet.
+     * librdkafka's default, latest, would then skip every record still there as well;
+     * earliest copies them, and librdkafka logs the reset as a warning. */
     const char *const managed[] = {
         "group.id", group, "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-        "enable.partition.eof", "true", "isolation.level",
+        "enable.partition.eof", "true", "auto.offset.reset", "earliest", "isolation.level",
         kafka_host->opt_int(t, "isolation") == 0 ? "read_committed" : "read_uncommitted",
         NULL};
     rd_kafka_conf_t *conf = kafka_conf_new(&s->kt, managed);
@@ -260,6 +265,20 @@ static spool_rc ks_emit(kafka_source *s, rd_kafka_message_t *m, src_part *p)
     return rc;
 }
 
+/* For stop_at_end: whether an end of partition at offset is the partition's end. Only
+ * at the high watermark: a read_committed reader also reports an end below it, at the
+ * last stable offset, while a transaction upstream is open. The watermark is the one
+ * librdkafka cached from the fetch that reported the end; asking the broker instead
+ * (rd_kafka_query_watermark_offsets) waits behind the next fetch's long poll on the
+ * same connection, up to fetch.wait.max.ms (500 ms) per partition: 8 s at the end of a
+ * copy of 16 partitions. */
+static int at_high_watermark(kafka_source *s, const src_part *p, int64_t offset)
+{
+    int64_t lo, hi;
+    return rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0 && offset >= hi;
+}
+
 static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
 {
     kafka_source *s = state;
@@ -278,12 +297,7 @@ static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
                 kafka_host->log(t, SPOOL_LOG_WARN, "consuming: %s",
                                 rd_kafka_message_errstr(m));
         } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            /* Trusted only at the high watermark: librdkafka 2.0's mock cluster reports
-             * an end of partition early after large transactional batches. */
-            int64_t lo, hi;
-            p->eof = !s->stop_at_end ||
-                     (rd_kafka_query_watermark_offsets(s->rk, p->topic, p->partition, &lo,
-                                                       &hi, 2000) == 0 && m->offset >= hi);
+            p->eof = !s->stop_at_end || at_high_watermark(s, p, m->offset);
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             kafka_host->log(t, SPOOL_LOG_WARN, "consuming %s [%" PRId32 "]: %s", p->topic,
                             p->partition, rd_kafka_message_errstr(m));
@@ -298,13 +312,20 @@ static spool_rc ks_poll(spool_task *t, void *state, int timeout_ms)
     }
     if (rc != SPOOL_OK)
         return rc;
-    if (s->stop_at_end && n == 0) {
-        for (size_t i = 0; i < s->nparts; i++)
-            if (!s->parts[i].eof)
-                return SPOOL_OK;
-        return SPOOL_DONE;
+    if (!s->stop_at_end)
+        return SPOOL_OK;
+    /* A partition whose last record is the one before the high watermark is at its end
+     * already: waiting for librdkafka's end of partition would cost a fetch that finds
+     * nothing, which the broker holds for fetch.wait.max.ms. (Partitions that never had
+     * a record, or end in a transaction marker, still wait for it.) */
+    int done = 1;
+    for (size_t i = 0; i < s->nparts; i++) {
+        src_part *p = &s->parts[i];
+        if (!p->eof && p->next >= 0 && at_high_watermark(s, p, p->next))
+            p->eof = 1;
+        done = done && p->eof;
     }
-    return SPOOL_OK;
+    return done ? SPOOL_DONE : SPOOL_OK;
 }
 
 static void ks_close(spool_task *t, void *state)
