@@ -52,8 +52,9 @@ static const spool_option generator_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_DURATION, .name = "time_step",
      .default_value = "100ms", .min = 0, .max = INT64_MAX,
      .doc = "Event time between two consecutive events."},
-    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "1000",
-     .min = 1, .max = 1000000, .doc = "Events emitted per poll at most."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "batch", .default_value = "4096",
+     .min = 1, .max = 1000000,
+     .doc = "Events emitted per poll at most: each poll is one log commit (one fdatasync group)."},
     {.name = NULL},
 };
 
