@@ -394,21 +394,11 @@ static int cand_conflict(spool_daemon *d, cand *cands, size_t k, json_t *errs)
 /* Creates or updates the topics of p, as `spool run` does. */
 static void apply_topics(spool_daemon *d, const config_pipeline *p, json_t *errs)
 {
-    static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
-                                           LOG_DURABILITY_NONE};
     for (size_t i = 0; i < p->ntopics; i++) {
         const config_topic *ct = &p->topics[i];
         log_topic_config tc;
         char err[1024];
-        log_topic_config_init(&tc);
-        tc.partitions = ct->partitions;
-        tc.retention_ms = ct->retention_ms;
-        tc.retention_bytes = ct->retention_bytes;
-        tc.segment_bytes = ct->segment_bytes;
-        tc.segment_ms = ct->segment_ms;
-        tc.durability = modes[ct->durability >= 0 && ct->durability <= 2 ? ct->durability : 0];
-        tc.flush_interval_ms = ct->flush_interval_ms;
-        tc.keep_unconsumed = ct->keep_unconsumed;
+        worker_topic_config(ct, &tc);
         int rc = log_topic_create_ex(d->log, ct->name, &tc, err, sizeof(err));
         if (rc != SPOOL_OK) {
             errs_add(errs, "%s: topic %s: %s", p->path, ct->name, err);

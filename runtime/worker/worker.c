@@ -1739,6 +1739,21 @@ int worker_new(const config_pipeline *p, const char *data_dir, worker **out, cha
     return worker_create(p, NULL, data_dir, out, err, errlen);
 }
 
+void worker_topic_config(const config_topic *ct, log_topic_config *out)
+{
+    static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
+                                           LOG_DURABILITY_NONE};
+    log_topic_config_init(out);
+    out->partitions = ct->partitions;
+    out->retention_ms = ct->retention_ms;
+    out->retention_bytes = ct->retention_bytes;
+    out->segment_bytes = ct->segment_bytes;
+    out->segment_ms = ct->segment_ms;
+    out->durability = modes[ct->durability >= 0 && ct->durability <= 2 ? ct->durability : 0];
+    out->flush_interval_ms = ct->flush_interval_ms;
+    out->keep_unconsumed = ct->keep_unconsumed;
+}
+
 int worker_new_shared(const config_pipeline *p, log_store *log, const char *data_dir,
                       worker **out, char *err, size_t errlen)
 {
@@ -1787,18 +1802,8 @@ static int worker_create(const config_pipeline *p, log_store *shared, const char
     }
     for (size_t i = 0; shared == NULL && i < p->ntopics; i++) {
         const config_topic *ct = &p->topics[i];
-        static const log_durability modes[] = {LOG_DURABILITY_BATCH, LOG_DURABILITY_INTERVAL,
-                                               LOG_DURABILITY_NONE};
         log_topic_config tc;
-        log_topic_config_init(&tc);
-        tc.partitions = ct->partitions;
-        tc.retention_ms = ct->retention_ms;
-        tc.retention_bytes = ct->retention_bytes;
-        tc.segment_bytes = ct->segment_bytes;
-        tc.segment_ms = ct->segment_ms;
-        tc.durability = modes[ct->durability >= 0 && ct->durability <= 2 ? ct->durability : 0];
-        tc.flush_interval_ms = ct->flush_interval_ms;
-        tc.keep_unconsumed = ct->keep_unconsumed;
+        worker_topic_config(ct, &tc);
         rc = log_topic_create_ex(w->log, ct->name, &tc, err, errlen);
         if (rc != SPOOL_OK) {
             worker_free(w);

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 
 #include "config/config.h"
+#include "log/log.h"
 #include "spool/plugin.h"
 
 /* Exit codes of DESIGN.md. */
@@ -64,6 +65,9 @@ int worker_new_shared(const config_pipeline *p, log_store *log, const char *data
 /* For retention's keep_unconsumed: the lowest next offset a sink task of w still has to
  * deliver from topic/partition, -1 when none reads it, 0 while tasks are set up. */
 int64_t worker_consumed_offset(worker *w, const char *topic, int32_t partition);
+
+/* The log's settings for a pipeline's topic (defaults where the pipeline is silent). */
+void worker_topic_config(const config_topic *ct, log_topic_config *out);
 
 /* Opens every task's plugin and starts its thread. Returns 0 or an exit code with
  * the reason logged; on failure everything started is stopped again. */
