@@ -265,6 +265,15 @@ static int send_status(cdc_src *s, int reply)
     return 0;
 }
 
+/* After a failed status update: the stream is gone; the next poll starts over. */
+static spool_rc status_failed(spool_task *t, cdc_src *s)
+{
+    char err[1024];
+    pg_describe(s->repl, NULL, err, sizeof(err));
+    host->set_error(t, "the replication stream ended: cannot send a status update: %s", err);
+    return lost(s);
+}
+
 /* ---- Setup: publication, slot, snapshot --------------------------------------------- */
 
 static int add_qualified(PGconn *c, sql_buf *b, const cdc_table *tb)
@@ -419,7 +428,7 @@ static spool_rc start_streaming(spool_task *t, cdc_src *s, uint64_t from)
     s->in_tx = 0;
     s->next_tick = 0;
     host->log(t, SPOOL_LOG_INFO, "streaming slot %s from %s", s->slot, lsn);
-    return send_status(s, 0) == 0 ? SPOOL_OK : lost(s);
+    return send_status(s, 0) == 0 ? SPOOL_OK : status_failed(t, s);
 }
 
 static spool_rc setup(spool_task *t, cdc_src *s)
@@ -884,7 +893,7 @@ static spool_rc on_copy_data(spool_task *t, cdc_src *s, const char *buf, int n)
         if (!s->in_tx && end > s->safe_lsn)
             s->safe_lsn = end;
         if (reply || (drained(s) && ack_lsn(s) > s->acked))
-            return send_status(s, 0) == 0 ? SPOOL_OK : lost(s);
+            return send_status(s, 0) == 0 ? SPOOL_OK : status_failed(t, s);
         return SPOOL_OK;
     }
     if (kind != 'w') {
@@ -922,8 +931,10 @@ static void tick(spool_task *t, cdc_src *s)
         }
         PQclear(r);
     }
-    if (send_status(s, 1) != 0)
+    if (send_status(s, 1) != 0) {
+        status_failed(t, s);
         return;
+    }
     if (s->sql == NULL)
         return;
     const char *p1[1] = {s->slot};
@@ -1135,7 +1146,7 @@ static spool_rc cdc_commit(spool_task *t, void *state, const void *position, siz
     s->durable = p;
     s->have_durable = 1;
     if (s->st == ST_STREAM && s->repl != NULL && ack_lsn(s) > s->acked && send_status(s, 0) != 0)
-        lost(s);
+        return status_failed(t, s); /* the next poll streams again from here */
     return SPOOL_OK;
 }
 
