@@ -1,13 +1,18 @@
 #!/bin/sh
 # cdc_kill.sh - exactly once through SIGKILL: while a writer changes rows (counters
 # incremented, events inserted in transactions of 1 to 2,000 rows, some deleted), the
-# worker is killed with SIGKILL CDC_KILLS (20) times at random moments, and PostgreSQL
-# is restarted under it once. After each kill, the slot's confirmed flush LSN must not
+# worker is killed with SIGKILL CDC_KILLS (20) times at random moments (a third of them
+# at the runtime's failpoint source.before_commit: records read, not yet durable, the
+# moment a source that confirms on read would lose them), and PostgreSQL is restarted
+# under it once. After each kill, the slot's confirmed flush LSN must not
 # pass what the log holds: every record committed after the kill belongs to a
 # transaction at or after that LSN. At the end every change is in the log exactly once:
 # per counter the updates n = 1, 2, 3... in order up to the table's value, every event
-# inserted once, every deleted event deleted once. The moments come from a printed
-# seed; rerun with SPOOL_TEST_SEED=N.
+# inserted once, every deleted event deleted once. A second slot (test_decoding), never
+# read until the end, is the witness of which transactions committed where: every
+# transaction that ended at or before the spool slot's confirmed LSN at a kill must
+# have been in the log at that kill. The moments come from a printed seed; rerun with
+# SPOOL_TEST_SEED=N.
 set -eu
 spool=$1
 src=$2
@@ -46,15 +51,20 @@ r=$seed
 start
 wait_sql "SELECT count(*) = 50 FROM test.got WHERE v->>'op' = 'read'" ||
   { bad "the snapshot did not arrive: $(tail -3 "$work/log")"; exit 1; }
+q "SELECT pg_create_logical_replication_slot('witness', 'test_decoding')" >/dev/null
 write &
 writer=$!
 restart_round=$((kills / 2))
 streams() { grep -c "streaming slot" "$work/log" || true; }
 for round in $(seq 1 "$kills"); do
   s0=$(streams)
-  [ "$round" -eq 1 ] || start
   r=$(( (r * 1103515245 + 12345) % 2147483648 ))
   ms=$((150 + (r / 65536) % 1000))
+  fp=
+  if [ "$round" -ne 1 ] && [ "$round" -ne "$restart_round" ] && [ $(( (r / 16) % 3 )) -eq 0 ]; then
+    fp="source.before_commit:$((2 + (r / 256) % 40)):kill"
+  fi
+  [ "$round" -eq 1 ] || start ${fp:+SPOOL_FAILPOINT=$fp}
   if [ "$round" -eq "$restart_round" ]; then
     # PostgreSQL restarts under the running worker (a fast shutdown waits for the
     # walsender to send everything, however far behind spool is); the worker must see
@@ -64,14 +74,21 @@ for round in $(seq 1 "$kills"); do
     i=0
     while [ "$(streams)" -lt $((s0 + 2)) ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
   fi
-  sleep "$(awk "BEGIN{print $ms/1000}")"
-  kill -KILL "$pid"
+  if [ -n "$fp" ]; then
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+    how="at $fp"
+  else
+    sleep "$(awk "BEGIN{print $ms/1000}")"
+    how="after ${ms} ms"
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=
   lsn=$(slot_lsn spool_shop)
   n=$(topic_count)
   echo "$n $lsn" >> "$work/kills"
-  echo "     round $round: killed after ${ms} ms; the log holds $n records, the slot is at $lsn"
+  echo "     round $round: killed $how; the log holds $n records, the slot is at $lsn"
 done
 touch "$work/stop-writer"
 wait $writer
@@ -102,10 +119,23 @@ check "every event inserted once; every event deleted once and only deleted ones
 check "no change twice: (commit_lsn, seq) unique" \
   "SELECT count(*) = count(DISTINCT (v->>'commit_lsn', v->>'seq')) FROM test.got WHERE v->>'op' <> 'read'"
 # The slot never passed the log: after kill i the log held n_i records and the slot
-# stood at lsn_i; no record appended later belongs to a transaction before lsn_i.
+# stood at lsn_i. Every transaction of the captured tables that the witness saw end at
+# or before lsn_i (the server will not send it again) had its changes in the first n_i
+# records; and no record appended later belongs to a transaction before lsn_i.
 q "CREATE TABLE test.kills (n bigint, lsn pg_lsn)"
 psql -X -q "$PG_DSN" -c "\\copy test.kills FROM '$work/kills' WITH (DELIMITER ' ')"
-check "after each of the $kills kills the slot's confirmed LSN was at or before every change not yet in the log" \
+q "CREATE TABLE test.witness AS SELECT lsn, xid::text::bigint AS xid, data
+   FROM pg_logical_slot_peek_changes('witness', NULL, NULL)"
+check "the witness saw every transaction of the log" \
+  "SELECT count(*) = 0 FROM test.got g WHERE v->>'op' <> 'read' AND NOT EXISTS
+     (SELECT 1 FROM test.witness w WHERE w.xid = (g.v->>'xid')::bigint)"
+check "after each of the $kills kills, every transaction before the slot's confirmed LSN was in the log" \
+  "WITH tx AS (SELECT w.xid, w.lsn AS end_lsn FROM test.witness w WHERE w.data LIKE 'COMMIT%'
+               AND EXISTS (SELECT 1 FROM test.witness c WHERE c.xid = w.xid AND
+                           (c.data LIKE 'table public.acct:%' OR c.data LIKE 'table public.events:%')))
+   SELECT count(*) = 0 FROM test.kills k JOIN tx ON tx.end_lsn <= k.lsn
+   WHERE NOT EXISTS (SELECT 1 FROM test.got g WHERE g.off < k.n AND (g.v->>'xid')::bigint = tx.xid)"
+check "after each kill, nothing appended later belongs to a transaction before the slot's LSN" \
   "SELECT count(*) = 0 FROM test.kills k JOIN test.got g ON g.off >= k.n
    WHERE g.v->>'op' <> 'read' AND (g.v->>'commit_lsn')::pg_lsn < k.lsn"
 check "the slot moved during the run (kills landed in a live stream)" \
