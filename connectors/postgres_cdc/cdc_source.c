@@ -634,9 +634,10 @@ static spool_rc snap_rows(spool_task *t, cdc_src *s, PGresult *r)
         }
         json_t *key = cdc_key_json(rel, tu), *after = cdc_tuple_json(rel, tu, 0, NULL);
         char *value = after ? change_json(s, "read", rel, key, NULL, after, NULL, s->cp, 1) : NULL;
-        char *k = json_is_null(key) ? NULL : json_dumps(key, JSON_COMPACT | JSON_ENCODE_ANY);
+        int keyless = json_is_null(key);
+        char *k = keyless ? NULL : json_dumps(key, JSON_COMPACT);
         json_decref(key);
-        if (value == NULL || (!json_is_null(key) && k == NULL)) {
+        if (value == NULL || (!keyless && k == NULL)) {
             free(value);
             free(k);
             return SPOOL_ENOMEM;
