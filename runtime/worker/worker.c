@@ -627,7 +627,8 @@ static int task_retry(struct spool_task *t, retry_state *r, const char *what)
     return 0;
 }
 
-/* Failpoints (see worker_int.h). Their names: source.after_commit, sink.after_put,
+/* Failpoints (see worker_int.h). Their names: source.before_commit (records emitted, not
+ * yet durable), source.after_commit, sink.after_put,
  * sink.after_flush (durable at the sink, not yet checkpointed), sink.after_checkpoint. */
 static void worker_failpoint_parse(struct worker *w)
 {
@@ -1046,6 +1047,7 @@ static int source_commit(struct spool_task *t)
 
     if (n == 0 && !t->pending_set)
         return 0;
+    worker_failpoint(t->w, "source.before_commit");
     for (;;) {
         if (t->pending_set &&
             log_txn_set_position(t->txn, t->cc->name, t->pending_pos, t->pending_len) != 0) {

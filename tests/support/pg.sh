@@ -10,11 +10,17 @@
 # Root cannot run postgres: as root the server runs as `nobody` (DIR is handed to it).
 # Authentication is trust on loopback for the superuser "spool", and scram-sha-256 for
 # the role "spool_pw" (password in DIR/password) so tests can check that a password
-# never shows up in output. PG_BIN overrides where initdb and pg_ctl live.
+# never shows up in output. The server runs with wal_level=logical; the role
+# "spool_repl" (LOGIN REPLICATION, not a superuser, trust on loopback) can stream
+# logical replication. PG_BIN overrides where initdb and pg_ctl live.
 set -eu
 cmd=$1
 dir=$2
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+
+# wal_level=logical so that the postgres-cdc tests can stream; it costs the others nothing.
+server_opts="-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+-c max_connections=40 -c wal_level=logical -c max_wal_senders=10 -c max_replication_slots=10"
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi
@@ -48,10 +54,10 @@ HBA
     port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 30000 ))
     echo "$port" > "$dir/port"
     if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=40" \
+         -o "-p $port -k $dir $server_opts" \
          start >/dev/null 2>&1; then
       psql -q -h 127.0.0.1 -p "$port" -U spool -d postgres -c \
-        "CREATE ROLE spool_pw LOGIN SUPERUSER PASSWORD '$pw'" >/dev/null
+        "CREATE ROLE spool_pw LOGIN SUPERUSER PASSWORD '$pw'; CREATE ROLE spool_repl LOGIN REPLICATION" >/dev/null
       dsn
       exit 0
     fi
@@ -66,7 +72,7 @@ stop)
 restart)
   port=$(cat "$dir/port")
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -m fast \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=40" \
+    -o "-p $port -k $dir $server_opts" \
     restart >/dev/null
   ;;
 dsn)
