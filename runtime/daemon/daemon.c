@@ -1121,7 +1121,11 @@ int daemon_main(int argc, char **argv)
         goto out;
     }
     if (check_pipelines(&d) != 0) {
-        code = EXIT_USAGE;
+        /* A plugin file refused while the pipelines were read (plugins load on
+         * demand) is the plugin's fault, as it was when all loaded at start. */
+        loader_stats ls;
+        loader_get_stats(d.plugins, &ls);
+        code = ls.refused > 0 ? EXIT_PLUGIN : EXIT_USAGE;
         goto out;
     }
     pthread_rwlock_wrlock(&d.lock);
