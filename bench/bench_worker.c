@@ -118,6 +118,34 @@ static long proc_kib(pid_t pid, const char *file, const char *field)
     return kib;
 }
 
+/* Prints the plugin files (lib/spool/plugins/NAME.so) the worker has mapped: the
+ * loader loads a plugin when a pipeline names it, so these should be the flagship's. */
+static void print_plugins_mapped(pid_t pid)
+{
+    char path[64], line[4096], seen[32][128];
+    int n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        char *p = strstr(line, "/spool/plugins/");
+        if (p == NULL)
+            continue;
+        p += strlen("/spool/plugins/");
+        p[strcspn(p, "\n")] = '\0';
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++)
+            dup = strcmp(seen[i], p) == 0;
+        if (!dup && n < 32)
+            snprintf(seen[n++], sizeof(seen[0]), "%s", p);
+    }
+    if (f != NULL)
+        fclose(f);
+    printf("plugin files mapped: %d:", n);
+    for (int i = 0; i < n; i++)
+        printf(" %s", seen[i]);
+    printf("\n");
+}
+
 static size_t discard(void *p, size_t s, size_t n, void *u)
 {
     (void)p;
@@ -202,6 +230,7 @@ int main(int argc, char **argv)
            (double)proc_kib(c.pid, "smaps_rollup", "Pss:") / 1024.0,
            (double)(proc_kib(c.pid, "smaps_rollup", "Private_Clean:") +
                     proc_kib(c.pid, "smaps_rollup", "Private_Dirty:")) / 1024.0);
+    print_plugins_mapped(c.pid);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     load l[THREADS];

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +171,12 @@ bad:
     return -1;
 }
 
-/* Loads the built-in transforms and every plugin in the search path. Returns 0 or
- * the plugin exit code with the reason printed. */
-static int load_plugins(const cli *c, loader **out)
+/* Registers the built-in transforms and indexes the plugin search path. With all,
+ * loads and checks every plugin file too (validate and plugins: a broken file is
+ * reported even when no pipeline names it); without, files are loaded when a
+ * pipeline names their plugin (run: only what it uses is mapped). Returns 0 or the
+ * plugin exit code with the reason printed. */
+static int load_plugins(const cli *c, bool all, loader **out)
 {
     char err[2048];
     char **path = NULL;
@@ -196,10 +200,14 @@ static int load_plugins(const cli *c, loader **out)
         goto out;
     }
     for (size_t i = 0; path[i] != NULL; i++)
-        if (loader_load_dir(l, path[i], err, sizeof(err)) != SPOOL_OK) {
+        if (loader_index_dir(l, path[i], err, sizeof(err)) != SPOOL_OK) {
             fprintf(stderr, "spool: %s\n", err);
             goto out;
         }
+    if (all && loader_load_all(l, err, sizeof(err)) != SPOOL_OK) {
+        fprintf(stderr, "spool: %s\n", err);
+        goto out;
+    }
     *out = l;
     l = NULL;
     code = 0;
@@ -212,13 +220,17 @@ out:
 static int load_pipeline(const char *file, const loader *l, config_pipeline **out)
 {
     config_diag d = {0};
+    loader_stats st;
     int rc = config_load_file(file, l, out, &d);
     for (size_t i = 0; i < d.count; i++)
         fprintf(stderr, "%s\n", d.messages[i]);
     if (rc != SPOOL_OK && d.count > 1)
         fprintf(stderr, "%s: %zu problems; nothing was run\n", file, d.count);
     config_diag_clear(&d);
-    return rc == SPOOL_OK ? 0 : EXIT_USAGE;
+    /* A plugin file refused while the pipeline was read (its message is among the
+     * above) is the plugin's fault, as when it is refused at start. */
+    loader_get_stats(l, &st);
+    return rc == SPOOL_OK ? 0 : st.refused > 0 ? EXIT_PLUGIN : EXIT_USAGE;
 }
 
 static int cmd_validate(int argc, char **argv)
@@ -234,7 +246,7 @@ static int cmd_validate(int argc, char **argv)
                 usage_validate);
         return EXIT_USAGE;
     }
-    int code = load_plugins(&c, &l);
+    int code = load_plugins(&c, true, &l);
     if (code == 0)
         code = load_pipeline(argv[i], l, &p);
     if (code == 0)
@@ -355,7 +367,7 @@ static int cmd_plugins(int argc, char **argv)
         fprintf(stderr, "spool plugins: give at most one plugin name\n\n%s", usage_plugins);
         return EXIT_USAGE;
     }
-    int code = load_plugins(&c, &l);
+    int code = load_plugins(&c, true, &l);
     if (code != 0)
         return code;
     /* Sources, then sinks, then transforms, so a name shared by kinds reads in order. */
@@ -505,7 +517,7 @@ static int cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int code = load_plugins(&c, &l);
+    int code = load_plugins(&c, false, &l);
     if (code == 0)
         code = load_pipeline(argv[i], l, &p);
     if (code != 0)

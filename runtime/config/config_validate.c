@@ -46,12 +46,22 @@ size_t config_plugin_names(const config_ctx *c, uint32_t kind, const char ***out
 const loader_plugin *config_plugin(config_ctx *c, const yaml_node_t *at, const char *path,
                                    const char *name, uint32_t kind)
 {
-    /* Names are unique per kind only: "file" may be both a source and a sink. */
+    /* Names are unique per kind only: "file" may be both a source and a sink. The
+     * lookup loads the plugin's file on first use (loader.h); a file it needed and
+     * refused is the error, in the loader's words. */
     const loader_plugin *lp = NULL, *any = NULL;
+    char why[2048] = "";
     if (c->plugins) {
-        lp = loader_find_kind(c->plugins, name, kind);
-        any = lp ? lp : loader_find(c->plugins, name);
+        lp = loader_lookup(c->plugins, name, kind, why, sizeof why);
+        if (lp)
+            return lp;
+        if (why[0]) {
+            config_error(c, at, path, "%s", why);
+            return NULL;
+        }
+        any = loader_find(c->plugins, name);
     }
+    /* Not found: only now is the list of every plugin worth loading them all. */
     const char **names = NULL;
     size_t n = config_plugin_names(c, kind, &names);
     config_buf list = {0};

@@ -446,18 +446,26 @@ static json_t *opt_definition(const spool_option *o)
     return def;
 }
 
-static const loader_plugin *plugin_named(spool_daemon *d, const char *name, int *n)
+/* The connector plugin named name: the source if there is one, else the sink. Loads
+ * only the files named after it (see loader.h). NULL when there is none, with the
+ * refusal of a plugin file it needed in err (or err empty). */
+static const loader_plugin *plugin_named(spool_daemon *d, const char *name, char *err,
+                                         size_t errlen)
 {
-    const loader_plugin *found = NULL;
-    *n = 0;
-    for (size_t i = 0; i < loader_count(d->plugins); i++) {
-        const loader_plugin *lp = loader_at(d->plugins, i);
-        if (strcmp(lp->desc->name, name) == 0 && lp->desc->kind != SPOOL_KIND_TRANSFORM) {
-            found = found ? found : lp;
-            (*n)++;
-        }
-    }
-    return found;
+    const loader_plugin *lp = loader_lookup(d->plugins, name, SPOOL_KIND_SOURCE, err,
+                                            errlen);
+    if (lp == NULL && err[0] == '\0')
+        lp = loader_lookup(d->plugins, name, SPOOL_KIND_SINK, err, errlen);
+    return lp;
+}
+
+/* 404 for a plugin nobody installed; 500 for one whose file was refused (the
+ * operator's problem, told in full). */
+static enum MHD_Result plugin_missing(actx *a, const char *why)
+{
+    if (why[0] != '\0')
+        return send_error(a->conn, 500, "%s", why);
+    return send_error(a->conn, 404, "no connector plugin named %s", a->seg[1]);
 }
 
 static enum MHD_Result plugins_list(actx *a)
@@ -465,6 +473,11 @@ static enum MHD_Result plugins_list(actx *a)
     const char *only = arg(a, "connectorsOnly");
     int all = only != NULL && strcmp(only, "false") == 0;
     json_t *out = json_array();
+    char err[2048];
+    /* The list is of every plugin: load them all. A refused file is left out and
+     * logged, so one broken file does not hide the others. */
+    if (loader_load_all(a->d->plugins, err, sizeof(err)) != SPOOL_OK)
+        worker_log(SPOOL_LOG_WARN, "api", "GET /connector-plugins: %s", err);
     for (size_t i = 0; i < loader_count(a->d->plugins); i++) {
         const spool_plugin *p = loader_at(a->d->plugins, i)->desc;
         if (p->kind == SPOOL_KIND_TRANSFORM && !all)
@@ -479,14 +492,17 @@ static enum MHD_Result plugins_list(actx *a)
 
 static enum MHD_Result plugin_config(actx *a)
 {
-    int n;
-    const loader_plugin *lp = plugin_named(a->d, a->seg[1], &n);
+    char err[2048];
+    const loader_plugin *lp;
     const char *type = arg(a, "type");
     if (type != NULL)
-        lp = loader_find_kind(a->d->plugins, a->seg[1], strcmp(type, "sink") == 0
-                                                            ? SPOOL_KIND_SINK : SPOOL_KIND_SOURCE);
+        lp = loader_lookup(a->d->plugins, a->seg[1],
+                           strcmp(type, "sink") == 0 ? SPOOL_KIND_SINK : SPOOL_KIND_SOURCE,
+                           err, sizeof(err));
+    else
+        lp = plugin_named(a->d, a->seg[1], err, sizeof(err));
     if (lp == NULL)
-        return send_error(a->conn, 404, "no connector plugin named %s", a->seg[1]);
+        return plugin_missing(a, err);
     json_t *out = json_array();
     for (size_t i = 0; i < lp->option_count; i++)
         json_array_append_new(out, opt_definition(lp->options[i]));
@@ -527,17 +543,16 @@ static enum MHD_Result plugin_validate(actx *a)
 {
     enum MHD_Result res = MHD_NO;
     char err[4096], *text = NULL;
-    int n;
     json_t *config = body_json(a, &res, 1);
     if (config == NULL)
         return res;
     if (json_object_get(config, "connector.class") == NULL &&
         json_object_get(config, "plugin") == NULL)
         json_object_set_new(config, "connector.class", json_string(a->seg[1]));
-    const loader_plugin *lp = plugin_named(a->d, a->seg[1], &n);
+    const loader_plugin *lp = plugin_named(a->d, a->seg[1], err, sizeof(err));
     if (lp == NULL) {
         json_decref(config);
-        return send_error(a->conn, 404, "no connector plugin named %s", a->seg[1]);
+        return plugin_missing(a, err);
     }
     const loader_plugin *chosen = cjson_plugin(config, a->d->plugins, err, sizeof(err));
     if (chosen != NULL)

@@ -44,16 +44,37 @@ const loader_plugin *cjson_plugin(json_t *config, const loader *plugins, char *e
                  "\"connector.class\": \"file\" ('spool plugins' lists them)");
         return NULL;
     }
-    src = loader_find_kind(plugins, name, SPOOL_KIND_SOURCE);
-    snk = loader_find_kind(plugins, name, SPOOL_KIND_SINK);
     if (kind != NULL && strcmp(kind, "source") != 0 && strcmp(kind, "sink") != 0) {
         snprintf(err, errlen, "type \"%.100s\" is neither source nor sink", kind);
         return NULL;
     }
-    if (kind != NULL && strcmp(kind, "source") == 0)
-        snk = NULL;
-    if (kind != NULL && strcmp(kind, "sink") == 0)
-        src = NULL;
+    /* A lookup loads the plugin's file, and a lookup of a kind the name lacks loads
+     * every file (see loader.h), so only the kinds that matter are looked up: the
+     * one asked for; else the one topics (sink) or topic (source) says, then the
+     * other; both only when nothing tells them apart. A refused file is the answer,
+     * in the loader's words. */
+    src = snk = NULL;
+    err[0] = '\0';
+    if (kind != NULL) {
+        if (strcmp(kind, "source") == 0)
+            src = loader_lookup(plugins, name, SPOOL_KIND_SOURCE, err, errlen);
+        else
+            snk = loader_lookup(plugins, name, SPOOL_KIND_SINK, err, errlen);
+    } else if (json_object_get(config, "topics") != NULL) {
+        snk = loader_lookup(plugins, name, SPOOL_KIND_SINK, err, errlen);
+        if (snk == NULL && err[0] == '\0')
+            src = loader_lookup(plugins, name, SPOOL_KIND_SOURCE, err, errlen);
+    } else if (json_object_get(config, "topic") != NULL) {
+        src = loader_lookup(plugins, name, SPOOL_KIND_SOURCE, err, errlen);
+        if (src == NULL && err[0] == '\0')
+            snk = loader_lookup(plugins, name, SPOOL_KIND_SINK, err, errlen);
+    } else {
+        src = loader_lookup(plugins, name, SPOOL_KIND_SOURCE, err, errlen);
+        if (err[0] == '\0')
+            snk = loader_lookup(plugins, name, SPOOL_KIND_SINK, err, errlen);
+    }
+    if (err[0] != '\0')
+        return NULL;
     if (src != NULL && snk != NULL) {
         /* Both kinds exist (file): a source writes one topic, a sink reads topics. */
         if (json_object_get(config, "topics") != NULL)

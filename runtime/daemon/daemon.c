@@ -783,6 +783,11 @@ static int parse_level(const char *s)
     return 0;
 }
 
+/* Registers the built-in transforms and indexes the plugin search path without
+ * loading it: a plugin file is loaded when a pipeline or an API request first names
+ * its plugin, so the worker maps only the plugins (and libraries) it uses. A broken
+ * file is reported when something needs it; `spool validate` and `spool plugins`
+ * check them all. */
 static int load_plugins(spool_daemon *d)
 {
     char err[2048];
@@ -797,7 +802,7 @@ static int load_plugins(spool_daemon *d)
     if (path == NULL)
         return EXIT_RUNTIME;
     for (size_t i = 0; path[i] != NULL; i++)
-        if (loader_load_dir(d->plugins, path[i], err, sizeof(err)) != SPOOL_OK)
+        if (loader_index_dir(d->plugins, path[i], err, sizeof(err)) != SPOOL_OK)
             goto fail;
     loader_path_free(path);
     return 0;
@@ -1106,7 +1111,11 @@ int daemon_main(int argc, char **argv)
         goto out;
     }
     if (check_pipelines(&d) != 0) {
-        code = EXIT_USAGE;
+        /* A plugin file refused while the pipelines were read (plugins load on
+         * demand) is the plugin's fault, as it was when all loaded at start. */
+        loader_stats ls;
+        loader_get_stats(d.plugins, &ls);
+        code = ls.refused > 0 ? EXIT_PLUGIN : EXIT_USAGE;
         goto out;
     }
     pthread_rwlock_wrlock(&d.lock);

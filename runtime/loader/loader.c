@@ -17,6 +17,13 @@
  * dlopen stays mapped, since its constructors ran and may have handed out pointers.
  * The registry holds one malloc'd loader_plugin per plugin, so pointers returned by
  * loader_find/loader_at stay valid while more plugins are loaded.
+ *
+ * Files are loaded on demand (see loader.h): the search path is indexed at start, and
+ * a lookup loads the files named after the plugin it wants, or failing that all of
+ * them. A mutex serializes everything that reads or grows the registry, because the
+ * daemon's API threads look plugins up (and may load them) while tasks run; dlopen
+ * and the plugin's entry function run under it, which is fine since they touch no
+ * loader state of their own.
  */
 #include "loader/loader.h"
 #include "util/strutil.h"
@@ -26,6 +33,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,10 +58,31 @@
 #define LOADER_OPTION_ABI1_SIZE \
     (offsetof(spool_option, doc) + sizeof(((spool_option *)0)->doc))
 
+/* Room for any refusal: a path, dlerror() text and the fix. */
+#define LOADER_ERR_MAX 2048
+
+enum { LOADER_FILE_INDEXED, LOADER_FILE_LOADED, LOADER_FILE_FAILED };
+
+/* One *.so file of the search path, listed at start and loaded when needed. */
+typedef struct loader_file {
+    char *path;       /* DIR/NAME.so */
+    const char *base; /* NAME.so, inside path */
+    int state;        /* LOADER_FILE_* */
+    int rc;           /* FAILED: the code of the refusal */
+    char *error;      /* FAILED: the refusal, one line (NULL if out of memory) */
+} loader_file;
+
+/* The mutex guards everything below it: lookups from the daemon's API threads may
+ * load files while tasks run. Entries of both arrays are malloc'd one by one, so a
+ * realloc of an array never moves a loader_plugin anyone holds. */
 struct loader {
     const spool_host *host;
-    loader_plugin **plugins;   /* each malloc'd, so pointers handed out stay valid */
+    pthread_mutex_t mu;
+    loader_plugin **plugins; /* registered plugins, in load order */
     size_t count, cap;
+    loader_file **files;     /* the index, in search-path order, then name order */
+    size_t nfiles, fcap;
+    size_t opened;           /* dlopen() calls so far */
 };
 
 static const char *loader_type_name(uint32_t type)
@@ -443,6 +472,10 @@ loader *loader_new(const spool_host *host)
 
     if (l == NULL)
         return NULL;
+    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+        free(l);
+        return NULL;
+    }
     l->host = host;
     return l;
 }
@@ -457,50 +490,38 @@ void loader_free(loader *l)
         free(l->plugins[i]);
     }
     free(l->plugins);
+    for (size_t i = 0; i < l->nfiles; i++) {
+        free(l->files[i]->path);
+        free(l->files[i]->error);
+        free(l->files[i]);
+    }
+    free(l->files);
+    pthread_mutex_destroy(&l->mu);
     free(l);
 }
 
-const loader_plugin *loader_find(const loader *l, const char *name)
+/* The lookups take a const loader: loading a file on demand changes what is mapped,
+ * not what any lookup answers (apart from refusals). The loader was malloc'd
+ * writable, so writing through the cast is defined. */
+static loader *loader_mut(const loader *l)
 {
-    if (l == NULL || name == NULL)
-        return NULL;
+    return (loader *)(uintptr_t)l;
+}
+
+/* The loaded plugin named name of kind (0: any kind), first in load order, or NULL.
+ * Loads nothing; the caller holds the mutex. */
+static loader_plugin *loader_find_loaded(const loader *l, const char *name,
+                                         uint32_t kind)
+{
     for (size_t i = 0; i < l->count; i++)
-        if (strcmp(l->plugins[i]->desc->name, name) == 0)
+        if ((kind == 0 || l->plugins[i]->desc->kind == kind) &&
+            strcmp(l->plugins[i]->desc->name, name) == 0)
             return l->plugins[i];
     return NULL;
 }
 
-const loader_plugin *loader_find_kind(const loader *l, const char *name, uint32_t kind)
-{
-    if (l == NULL || name == NULL)
-        return NULL;
-    for (size_t i = 0; i < l->count; i++)
-        if (l->plugins[i]->desc->kind == kind && strcmp(l->plugins[i]->desc->name, name) == 0)
-            return l->plugins[i];
-    return NULL;
-}
-
-size_t loader_count(const loader *l)
-{
-    return l == NULL ? 0 : l->count;
-}
-
-const loader_plugin *loader_at(const loader *l, size_t i)
-{
-    return l == NULL || i >= l->count ? NULL : l->plugins[i];
-}
-
-const spool_option *loader_option(const loader_plugin *p, const char *name)
-{
-    if (p == NULL || name == NULL)
-        return NULL;
-    for (size_t i = 0; i < p->option_count; i++)
-        if (strcmp(p->options[i]->name, name) == 0)
-            return p->options[i];
-    return NULL;
-}
-
-/* Checks desc, refuses a duplicate name and appends it. desc must outlive l. */
+/* Checks desc, refuses a duplicate name and appends it. desc must outlive l. The
+ * caller holds the mutex. */
 static int loader_register(loader *l, const spool_plugin *desc, const char *path,
                            char *err, size_t errlen)
 {
@@ -514,15 +535,14 @@ static int loader_register(loader *l, const spool_plugin *desc, const char *path
     if (rc != SPOOL_OK)
         goto out;
     /* Names are unique per kind: the file source and the file sink are both "file",
-     * told apart by where the pipeline uses them. */
-    dup = loader_find_kind(l, desc->name, desc->kind);
+     * told apart by where the pipeline uses them. Only loaded plugins can be
+     * compared: a duplicate in a file not loaded yet is refused when it is loaded. */
+    dup = loader_find_loaded(l, desc->name, desc->kind);
     if (dup != NULL) {
         util_errf(err, errlen,
                     "plugin file %s: %s plugin name \"%s\" is already taken by plugin file "
                     "%s; remove one of the two files or rename one plugin",
-                    path, desc->kind == SPOOL_KIND_SOURCE ? "source"
-                          : desc->kind == SPOOL_KIND_SINK ? "sink" : "transform",
-                    desc->name, dup->path);
+                    path, loader_kind_name(desc->kind), desc->name, dup->path);
         rc = SPOOL_EINVAL;
         goto out;
     }
@@ -577,6 +597,7 @@ int loader_add_builtin(loader *l, spool_plugin_entry_fn *entry, char *err,
                        size_t errlen)
 {
     const spool_plugin *desc;
+    int rc;
 
     if (entry == NULL || (desc = entry(l->host)) == NULL) {
         util_errf(err, errlen,
@@ -584,10 +605,14 @@ int loader_add_builtin(loader *l, spool_plugin_entry_fn *entry, char *err,
                     "return its static spool_plugin", LOADER_BUILTIN_PATH);
         return SPOOL_EINVAL;
     }
-    return loader_register(l, desc, LOADER_BUILTIN_PATH, err, errlen);
+    pthread_mutex_lock(&l->mu);
+    rc = loader_register(l, desc, LOADER_BUILTIN_PATH, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
 }
 
-int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
+/* Checks, dlopens and registers one file. The caller holds the mutex. */
+static int loader_open_file(loader *l, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     char *dlpath = NULL;
@@ -632,6 +657,7 @@ int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
     /* RTLD_NOW: an unresolved symbol fails here, with the file named, instead of
      * killing a task the first time some rarely used callback runs. RTLD_LOCAL: one
      * plugin's symbols never satisfy another's, so plugins cannot collide. */
+    l->opened++;
     handle = dlopen(dlpath != NULL ? dlpath : path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *why = dlerror();
@@ -678,6 +704,245 @@ out:
     return rc;
 }
 
+int loader_load_file(loader *l, const char *path, char *err, size_t errlen)
+{
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    rc = loader_open_file(l, path, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* Loads an indexed file once: a file that loaded answers SPOOL_OK from then on, one
+ * that was refused answers its refusal again (it is not retried: a refused file may
+ * be mapped already, and a second dlopen would only find the same handle). The
+ * caller holds the mutex. */
+static int loader_load_entry(loader *l, loader_file *f, char *err, size_t errlen)
+{
+    char why[LOADER_ERR_MAX];
+    int rc;
+
+    if (f->state == LOADER_FILE_LOADED)
+        return SPOOL_OK;
+    if (f->state == LOADER_FILE_FAILED) {
+        if (f->error != NULL)
+            util_errf(err, errlen, "%s", f->error);
+        else
+            util_errf(err, errlen, "plugin file %s: was refused; run `spool plugins` "
+                      "for the reason", f->path);
+        return f->rc;
+    }
+    rc = loader_open_file(l, f->path, why, sizeof why);
+    if (rc == SPOOL_OK) {
+        f->state = LOADER_FILE_LOADED;
+        return SPOOL_OK;
+    }
+    /* Kept for the next lookup that needs this file; without memory for a copy, the
+     * next one reports the file without the detail. */
+    f->state = LOADER_FILE_FAILED;
+    f->rc = rc;
+    f->error = strdup(why);
+    util_errf(err, errlen, "%s", why);
+    return rc;
+}
+
+/* Loads every indexed file not loaded yet, in index order, refused ones included in
+ * the answer: the first refusal (in index order) is in err. The caller holds the
+ * mutex. */
+static int loader_load_all_locked(loader *l, char *err, size_t errlen)
+{
+    char why[LOADER_ERR_MAX];
+    int first = SPOOL_OK;
+
+    for (size_t i = 0; i < l->nfiles; i++) {
+        int rc = loader_load_entry(l, l->files[i], why, sizeof why);
+        if (rc != SPOOL_OK && first == SPOOL_OK) {
+            first = rc;
+            util_errf(err, errlen, "%s", why);
+        }
+    }
+    return first;
+}
+
+int loader_load_all(loader *l, char *err, size_t errlen)
+{
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    rc = loader_load_all_locked(l, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+/* True when file is one of the names a plugin called name of kind (0: any kind)
+ * conventionally lives in: spool-NAME-KIND.so or spool-NAME.so (spool's own
+ * connectors), NAME-KIND.so or NAME.so (what spool_add_plugin(NAME) builds). */
+static bool loader_conventional(const char *file, const char *name, uint32_t kind)
+{
+    static const uint32_t kinds[] = {SPOOL_KIND_SOURCE, SPOOL_KIND_SINK,
+                                     SPOOL_KIND_TRANSFORM};
+    size_t n = strlen(name);
+
+    if (strncmp(file, "spool-", 6) == 0 && loader_conventional(file + 6, name, kind))
+        return true;
+    if (strncmp(file, name, n) != 0)
+        return false;
+    file += n;
+    if (strcmp(file, ".so") == 0)
+        return true;
+    if (*file++ != '-')
+        return false;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *k = loader_kind_name(kinds[i]);
+        size_t kn = strlen(k);
+        if ((kind == 0 || kind == kinds[i]) && strncmp(file, k, kn) == 0 &&
+            strcmp(file + kn, ".so") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* See loader_lookup(). The caller holds the mutex. */
+static const loader_plugin *loader_lookup_locked(loader *l, const char *name,
+                                                 uint32_t kind, char *err, size_t errlen)
+{
+    char why[LOADER_ERR_MAX];
+    const loader_plugin *lp;
+    bool refused = false;
+
+    /* First the files named after it, all of them: few (one, normally), and loading
+     * each finds a duplicate of the same name in two directories of the path, as
+     * loading everything would. A refused candidate fails the lookup, found or not:
+     * the file meant to provide the plugin is broken or clashes, and guessing which
+     * one was meant would hide it. Files already loaded or refused cost no dlopen. */
+    for (size_t i = 0; i < l->nfiles; i++) {
+        loader_file *f = l->files[i];
+        if (loader_conventional(f->base, name, kind) &&
+            loader_load_entry(l, f, why, sizeof why) != SPOOL_OK && !refused) {
+            refused = true;
+            util_errf(err, errlen, "%s", why);
+        }
+    }
+    if (refused)
+        return NULL;
+    lp = loader_find_loaded(l, name, kind);
+    if (lp != NULL)
+        return lp;
+    /* Then, only if that did not provide it, every other file: a plugin under another
+     * file name is found too, at the cost of loading everything. */
+    if (loader_load_all_locked(l, why, sizeof why) != SPOOL_OK) {
+        refused = true;
+        util_errf(err, errlen, "%s", why);
+    }
+    lp = loader_find_loaded(l, name, kind);
+    if (lp != NULL && err != NULL && errlen > 0)
+        err[0] = '\0';
+    return lp;
+}
+
+const loader_plugin *loader_lookup(const loader *cl, const char *name, uint32_t kind,
+                                   char *err, size_t errlen)
+{
+    loader *l = loader_mut(cl);
+    const loader_plugin *lp;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (l == NULL || name == NULL)
+        return NULL;
+    pthread_mutex_lock(&l->mu);
+    lp = loader_lookup_locked(l, name, kind, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return lp;
+}
+
+const loader_plugin *loader_find(const loader *l, const char *name)
+{
+    return loader_lookup(l, name, 0, NULL, 0);
+}
+
+const loader_plugin *loader_find_kind(const loader *l, const char *name, uint32_t kind)
+{
+    return loader_lookup(l, name, kind, NULL, 0);
+}
+
+size_t loader_count(const loader *cl)
+{
+    loader *l = loader_mut(cl);
+    char why[LOADER_ERR_MAX];
+    size_t n;
+
+    if (l == NULL)
+        return 0;
+    pthread_mutex_lock(&l->mu);
+    /* Refused files are left out of the listing; loader_load_all() reports them. */
+    (void)loader_load_all_locked(l, why, sizeof why);
+    n = l->count;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+const loader_plugin *loader_at(const loader *cl, size_t i)
+{
+    loader *l = loader_mut(cl);
+    char why[LOADER_ERR_MAX];
+    const loader_plugin *lp;
+
+    if (l == NULL)
+        return NULL;
+    pthread_mutex_lock(&l->mu);
+    (void)loader_load_all_locked(l, why, sizeof why);
+    lp = i < l->count ? l->plugins[i] : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return lp;
+}
+
+void loader_get_stats(const loader *cl, loader_stats *out)
+{
+    loader *l = loader_mut(cl);
+
+    memset(out, 0, sizeof *out);
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->mu);
+    out->plugins = l->count;
+    out->indexed = l->nfiles;
+    out->opened = l->opened;
+    for (size_t i = 0; i < l->nfiles; i++) {
+        if (l->files[i]->state == LOADER_FILE_LOADED)
+            out->loaded++;
+        else if (l->files[i]->state == LOADER_FILE_FAILED)
+            out->refused++;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+int loader_file_loaded(const loader *cl, const char *path)
+{
+    loader *l = loader_mut(cl);
+    int state = -1;
+
+    if (l == NULL || path == NULL)
+        return -1;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->nfiles && state < 0; i++)
+        if (strcmp(l->files[i]->path, path) == 0)
+            state = l->files[i]->state == LOADER_FILE_LOADED;
+    pthread_mutex_unlock(&l->mu);
+    return state;
+}
+
+const spool_option *loader_option(const loader_plugin *p, const char *name)
+{
+    if (p == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < p->option_count; i++)
+        if (strcmp(p->options[i]->name, name) == 0)
+            return p->options[i];
+    return NULL;
+}
+
 static int loader_cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -690,12 +955,37 @@ static bool loader_is_so_name(const char *name)
     return name[0] != '.' && n > 3 && strcmp(name + n - 3, ".so") == 0;
 }
 
-int loader_load_dir(loader *l, const char *dir, char *err, size_t errlen)
+/* Appends dir/name to the index, not loaded. The caller holds the mutex. */
+static int loader_index_add(loader *l, char *path, size_t dirlen)
+{
+    loader_file *f;
+
+    if (l->nfiles == l->fcap) {
+        size_t cap = l->fcap ? l->fcap * 2 : 16;
+        loader_file **grown = realloc(l->files, cap * sizeof *grown);
+        if (grown == NULL)
+            return SPOOL_ENOMEM;
+        l->files = grown;
+        l->fcap = cap;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return SPOOL_ENOMEM;
+    f->path = path;
+    f->base = path + dirlen + 1;
+    f->state = LOADER_FILE_INDEXED;
+    l->files[l->nfiles++] = f;
+    return SPOOL_OK;
+}
+
+/* Lists the *.so files of dir into the index, in name order. The caller holds the
+ * mutex. */
+static int loader_index_dir_locked(loader *l, const char *dir, char *err, size_t errlen)
 {
     DIR *d;
     struct dirent *de;
     char **names = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, dirlen = strlen(dir);
     char *path = NULL;
     int rc = SPOOL_OK;
 
@@ -729,19 +1019,21 @@ int loader_load_dir(loader *l, const char *dir, char *err, size_t errlen)
         qsort(names, n, sizeof *names, loader_cmp_names);
     for (size_t i = 0; i < n; i++) {
         struct stat st;
-        size_t len = strlen(dir) + strlen(names[i]) + 2;
-        free(path);
+        size_t len = dirlen + strlen(names[i]) + 2;
         path = malloc(len);
         if (path == NULL)
             goto oom;
         snprintf(path, len, "%s/%s", dir, names[i]);
         /* Only regular files (or links to them) count; a directory called x.so is
-         * not a plugin. A vanished entry is left to load_file to report. */
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+         * not a plugin. A vanished entry is left to the load to report. */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            free(path);
+            path = NULL;
             continue;
-        rc = loader_load_file(l, path, err, errlen);
-        if (rc != SPOOL_OK)
-            goto out;
+        }
+        if (loader_index_add(l, path, dirlen) != SPOOL_OK)
+            goto oom;
+        path = NULL;
     }
     goto out;
 
@@ -755,6 +1047,30 @@ out:
         free(names[i]);
     free(names);
     closedir(d);
+    return rc;
+}
+
+int loader_index_dir(loader *l, const char *dir, char *err, size_t errlen)
+{
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    rc = loader_index_dir_locked(l, dir, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+int loader_load_dir(loader *l, const char *dir, char *err, size_t errlen)
+{
+    size_t first;
+    int rc;
+
+    pthread_mutex_lock(&l->mu);
+    first = l->nfiles;
+    rc = loader_index_dir_locked(l, dir, err, errlen);
+    for (size_t i = first; rc == SPOOL_OK && i < l->nfiles; i++)
+        rc = loader_load_entry(l, l->files[i], err, errlen);
+    pthread_mutex_unlock(&l->mu);
     return rc;
 }
 

@@ -25,6 +25,7 @@ static json_t *lookup(json_t *doc, const char *path)
     return doc;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nl = memchr(data, '\n', size < 64 ? size : 64);

@@ -113,6 +113,28 @@ expect "a good third-party plugin is listed" 0 '^tp_good \(source\)' -- \
 expect "--plugin-path works like SPOOL_PLUGIN_PATH" 0 '^tp_good \(source\)' -- \
   "$spool" plugins --plugin-path "$work/plugins"
 
+# Plugins load on demand: run loads only the files named after the plugins its
+# pipeline uses, so a broken file nothing names does not stop it (validate, above,
+# checks every file); a broken file named after a plugin the pipeline uses does, with
+# exit 5 and the file named.
+rm "$work/plugins/tp_good.so"
+cp "$tp/tp_abi2.so" "$work/plugins/"
+chmod 0755 "$work/plugins/tp_abi2.so"
+printf 'one\ntwo\n' > "$work/lazy-in"
+expect "run: an unused broken plugin is not loaded" 0 "stopped after" -- \
+  env SPOOL_PLUGIN_PATH="$work/plugins" PIPE_INPUT="$work/lazy-in" \
+  PIPE_OUTPUT="$work/lazy-out" PIPE_FOLLOW=false "$spool" run --log-level info \
+  --data-dir "$work/lazy-data" "$src/configs/file-pipe.yaml"
+cmp -s "$work/lazy-in" "$work/lazy-out" || {
+  echo "FAIL run beside an unused broken plugin: output differs"; fails=$((fails + 1)); }
+mv "$work/plugins/tp_abi2.so" "$work/plugins/spool-file-source.so"
+expect "run: a broken file of a plugin it uses: exit 5" 5 \
+  "plugin file $work/plugins/spool-file-source.so: built for ABI 2" -- \
+  env SPOOL_PLUGIN_PATH="$work/plugins" PIPE_INPUT="$work/lazy-in" \
+  PIPE_OUTPUT="$work/lazy-out2" PIPE_FOLLOW=false "$spool" run \
+  --data-dir "$work/lazy-data2" "$src/configs/file-pipe.yaml"
+rm "$work/plugins/spool-file-source.so"
+
 # A second worker on a data directory in use is refused.
 : > "$work/in"
 PIPE_INPUT="$work/in" PIPE_OUTPUT="$work/out" "$spool" run --log-level info \

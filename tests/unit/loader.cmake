@@ -37,3 +37,9 @@ spool_add_test(test_loader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_loader.c
   LIBS spool_loader LABELS unit abi)
 target_compile_definitions(test_loader PRIVATE LOADER_TP_DIR="${LOADER_TP_DIR}")
 add_dependencies(test_loader ${LOADER_TP_TARGETS})
+
+# Loading on demand, with the same plugins; `threads` for its concurrent lookups.
+spool_add_test(test_loader_lazy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_loader_lazy.c
+  LIBS spool_loader LABELS "unit;threads")
+target_compile_definitions(test_loader_lazy PRIVATE LOADER_TP_DIR="${LOADER_TP_DIR}")
+add_dependencies(test_loader_lazy ${LOADER_TP_TARGETS})
