@@ -103,6 +103,33 @@ static int64_t stored_next(const unsigned char *p, size_t len, const char *topic
     return -1;
 }
 
+/* Where a partition with no stored position starts: the offset of its low (earliest)
+ * or high (latest) watermark, asked of the broker before the assignment. Assigning
+ * librdkafka the logical offset instead (BEGINNING, END) leaves that lookup to it, after
+ * the partition has joined its leader's broker thread; when it has not yet (a race with
+ * the metadata just read), librdkafka retries 500 ms later. By then the other partitions
+ * may all be at their end and their next fetch held by the broker for fetch.wait.max.ms;
+ * the lookup and the partition's first fetch wait behind it on the same connection.
+ * With an absolute offset a partition is fetchable from its first fetch. The watermark
+ * query is retried twice; after that librdkafka looks the offset up itself. */
+static int64_t start_offset(kafka_source *s, const src_part *p, int latest)
+{
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        e = rd_kafka_query_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi, 5000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && lo >= 0 && hi >= lo)
+            return latest ? hi : lo;
+    }
+    kafka_host->log(s->kt.t, SPOOL_LOG_WARN,
+                    "cannot read the watermarks of Kafka partition %s [%" PRId32 "] (%s); "
+                    "librdkafka looks up its %s offset itself",
+                    p->topic, p->partition,
+                    e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e) : "none reported",
+                    latest ? "latest" : "earliest");
+    return latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+}
+
 static spool_rc source_assign(kafka_source *s, const char *const *topics, int latest)
 {
     const void *old = NULL;
@@ -145,8 +172,7 @@ static spool_rc source_assign(kafka_source *s, const char *const *topics, int la
             p->next = stored_next(old, old_len, *tp, p->partition);
             p->eof = 0;
             rd_kafka_topic_partition_list_add(list, *tp, p->partition)->offset =
-                p->next >= 0 ? p->next : latest ? RD_KAFKA_OFFSET_END
-                                                : RD_KAFKA_OFFSET_BEGINNING;
+                p->next >= 0 ? p->next : start_offset(s, p, latest);
         }
         rd_kafka_metadata_destroy(md);
     }
