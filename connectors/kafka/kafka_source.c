@@ -103,6 +103,55 @@ static int64_t stored_next(const unsigned char *p, size_t len, const char *topic
     return -1;
 }
 
+/* Where the partitions with no stored position start: the offsets of their low
+ * (earliest) or high (latest) watermarks, asked of the brokers before the assignment
+ * (ListOffsets with the timestamps -2 and -1, which Kafka defines as the earliest and
+ * latest offsets). Assigning librdkafka the logical offsets instead (BEGINNING, END)
+ * leaves the lookup to it, once the partition has joined its leader's broker thread;
+ * when it has not yet (a race with the metadata just read), or when the lookup fails,
+ * librdkafka tries again 500 ms later. By then the other partitions may all be at their
+ * end and their next fetch held by the broker for fetch.wait.max.ms; the late lookup
+ * and the partition's first fetch wait behind it on the same connection, and a
+ * stop_at_end copy waits that long for a partition it has not started to read. With
+ * absolute offsets every partition is in the first fetch. Asked three times at most;
+ * a partition still unanswered is left to librdkafka, as before. (Not
+ * rd_kafka_query_watermark_offsets: in librdkafka 2.0 it can answer both watermarks
+ * with the high one when one of its two requests fails, which would skip a partition.) */
+static void start_offsets(kafka_source *s, rd_kafka_topic_partition_list_t *list, int latest)
+{
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(list->cnt);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rd_kafka_topic_partition_list_t *cur = ask;
+        ask = rd_kafka_topic_partition_list_new(list->cnt);
+        for (int i = 0; i < list->cnt; i++) {
+            rd_kafka_topic_partition_t *lp = &list->elems[i];
+            if (lp->offset != RD_KAFKA_OFFSET_BEGINNING && lp->offset != RD_KAFKA_OFFSET_END)
+                continue;
+            rd_kafka_topic_partition_list_add(ask, lp->topic, lp->partition)->offset =
+                latest ? -1 : -2; /* the timestamps meaning latest and earliest */
+        }
+        rd_kafka_topic_partition_list_destroy(cur);
+        if (ask->cnt == 0)
+            break;
+        rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(s->rk, ask, 5000);
+        for (int i = 0; i < ask->cnt; i++) {
+            rd_kafka_topic_partition_t *ap = &ask->elems[i];
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR && ap->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                ap->offset >= 0)
+                rd_kafka_topic_partition_list_find(list, ap->topic, ap->partition)->offset =
+                    ap->offset;
+            else if (attempt == 2)
+                kafka_host->log(s->kt.t, SPOOL_LOG_WARN,
+                                "cannot read the %s offset of Kafka partition %s [%" PRId32
+                                "] (%s); librdkafka looks it up itself",
+                                latest ? "latest" : "earliest", ap->topic, ap->partition,
+                                rd_kafka_err2str(e != RD_KAFKA_RESP_ERR_NO_ERROR ? e
+                                                                                 : ap->err));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+}
+
 static spool_rc source_assign(kafka_source *s, const char *const *topics, int latest)
 {
     const void *old = NULL;
@@ -170,6 +219,7 @@ static spool_rc source_assign(kafka_source *s, const char *const *topics, int la
         put_le(s->pos + s->parts[i].pos_off, (uint64_t)s->parts[i].next, 8);
         s->pos_len += 2 + n + 12;
     }
+    start_offsets(s, list, latest);
     rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, list);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         kafka_host->set_error(s->kt.t, "cannot assign the partitions: %s", rd_kafka_err2str(e));

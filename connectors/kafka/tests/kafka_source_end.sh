@@ -12,6 +12,13 @@
 # query then queued behind the next such fetch. With fetch.wait.max.ms=50000 the old
 # code cannot end in under 50 s; the copy itself takes about a second, so the 40 s
 # deadline below is generous and the test asserts no timing finer than that.
+#
+# The second case is the regression test of a partition left unread: librdkafka used
+# to look up the start (earliest) of each partition itself, and retried a failed or
+# early lookup 500 ms later, when the other partitions were read to their end and the
+# broker held their next fetch for fetch.wait.max.ms; the late partition waited behind
+# it. The mock cluster fails the first lookup (ListOffsets, API key 2, with
+# NOT_LEADER_OR_FOLLOWER, 6), which made the old code stall there every time.
 set -eu
 spool=$1 plugins=$2 mock=$3 dir=$4
 work=$(mktemp -d)
@@ -58,6 +65,12 @@ check() { # check WHAT EXPECTED-COUNT
 
 copy long 40 in '"fetch.wait.max.ms=50000"'
 check "4 partitions read to their end with fetch.wait.max.ms=50000, within 40 s" $count
+mock_cmd topic late 4
+awk 'BEGIN { for (i = 0; i < 2000; i++) printf "k%d\t{\"id\":%d}\n", i % 50, i }' |
+  kcat -P -b "$BOOT" -t late -K '	' -X batch.num.messages=100 -X linger.ms=1 -q
+mock_cmd error 2 1 6
+copy late 40 late '"fetch.wait.max.ms=50000"'
+check "4 partitions read to their end though the first lookup of a start failed" 2000
 copy empty 60 none
 check "2 partitions that never had a record" 0
 copy both 60 "in, none"

@@ -8,6 +8,9 @@
  *     topic NAME PARTITIONS     create a topic (replication factor 1)
  *     down ID | up ID           take broker ID (1-based) down or bring it back
  *     down all | up all         every broker
+ *     error API COUNT CODE      the next COUNT requests of Kafka API key API fail with
+ *                               error CODE (e.g. "error 2 1 6": one ListOffsets,
+ *                               NOT_LEADER_OR_FOLLOWER)
  *
  * Runs until stdin closes or it is killed. The test scripts keep its stdin on a FIFO.
  */
@@ -40,10 +43,14 @@ int main(int argc, char **argv)
     fflush(stdout);
     while (fgets(line, sizeof(line), stdin) != NULL) {
         char a[256], b[64];
-        int parts;
+        int parts, api, count, code;
         rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
         if (sscanf(line, "topic %255s %d", a, &parts) == 2) {
             e = rd_kafka_mock_topic_create(mc, a, parts, 1);
+        } else if (sscanf(line, "error %d %d %d", &api, &count, &code) == 3 && count > 0) {
+            for (int i = 0; i < count; i++)
+                rd_kafka_mock_push_request_errors(mc, (int16_t)api, 1,
+                                                  (rd_kafka_resp_err_t)code);
         } else if (sscanf(line, "%255s %63s", a, b) == 2 &&
                    (strcmp(a, "down") == 0 || strcmp(a, "up") == 0)) {
             int all = strcmp(b, "all") == 0;
