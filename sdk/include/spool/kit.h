@@ -170,6 +170,14 @@ size_t spool_kit_rejected_count(const spool_kit *k);
 int64_t spool_kit_rejected_offset(const spool_kit *k, size_t i);
 const char *spool_kit_rejected_reason(const spool_kit *k, size_t i);
 
+/* Gauges the plugin set with host->gauge(): 1 with the last value set for name in
+ * *value (when value is not NULL), 0 when the plugin never set it. Kept across
+ * spool_kit_crash() and spool_kit_open(), as a worker keeps them. A refused call (a bad
+ * name, a non-finite value, more than SPOOL_GAUGE_MAX names, outside a callback) is a
+ * violation. spool_kit_gauge_count() is the number of distinct names set. */
+int spool_kit_gauge(const spool_kit *k, const char *name, double *value);
+size_t spool_kit_gauge_count(const spool_kit *k);
+
 /* ---- What the plugin said -------------------------------------------------------- */
 
 /* Log lines ("LEVEL message") the plugin wrote and the kit's own notes ("KIT ..."),
