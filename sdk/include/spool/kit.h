@@ -23,7 +23,7 @@
  *
  * The kit also checks the contract while it runs: host calls in the wrong phase
  * (seek() outside open(), set_sink_position() outside flush(), reject() outside put()),
- * records over SPOOL_RECORD_MAX_BYTES, and any secret option's value appearing in a log
+ * records over SPOOL_RECORD_MAX_BYTES, a gauge() the runtime would refuse, and any secret option's value appearing in a log
  * line or an error text are counted as violations (spool_kit_violations()) with a
  * message in the kit's log.
  *
