@@ -26,7 +26,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -912,9 +911,10 @@ int loader_check_gauge(const char *name, double value, char *why, size_t whylen)
             return -1;
         }
     }
-    if (!isfinite(value)) {
+    /* x - x is 0 for every finite x, NaN for NaN and the infinities. */
+    if (value - value != 0) {
         snprintf(why, whylen, "gauge \"%s\": the value is %s; only finite numbers are "
-                 "exported", name, isnan(value) ? "NaN" : "infinite");
+                 "exported", name, value != value ? "NaN" : "infinite");
         return -1;
     }
     return 0;
