@@ -907,8 +907,20 @@ static spool_rc on_copy_data(spool_task *t, cdc_src *s, const char *buf, int n)
     return on_message(t, s, &rd, start);
 }
 
+/* The slot's lag and confirmed flush LSN (as a byte position, from the LSN's decimal
+ * text) as gauges for GET /metrics, when the runtime has gauge(). */
+static void publish_lag(spool_task *t, long long lag, const char *confirmed)
+{
+    if (!SPOOL_HAS(spool_host, host, gauge))
+        return;
+    host->gauge(t, "slot_lag_bytes", (double)lag);
+    if (confirmed != NULL)
+        host->gauge(t, "confirmed_lsn", strtod(confirmed, NULL));
+}
+
 /* Heartbeat and lag: a logical message so a quiet slot has WAL to move past, a status
- * update asking for the server's position, and the slot's lag checked. */
+ * update asking for the server's position, and the slot's lag checked and published
+ * (gauges slot_lag_bytes and confirmed_lsn). */
 static void tick(spool_task *t, cdc_src *s)
 {
     int64_t now = now_ms();
@@ -940,11 +952,13 @@ static void tick(spool_task *t, cdc_src *s)
         return;
     const char *p1[1] = {s->slot};
     PGresult *r = PQexecParams(s->sql,
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint "
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+        "pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::numeric "
         "FROM pg_replication_slots WHERE slot_name = $1", 1, NULL, p1, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         long long lag = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         host->log(t, SPOOL_LOG_DEBUG, "slot %s lag %lld bytes", s->slot, lag);
+        publish_lag(t, lag, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
         if (lag > s->max_lag && (s->lag_warned_at == 0 || now - s->lag_warned_at >= 60000)) {
             host->log(t, SPOOL_LOG_WARN, "replication slot %s holds %lld MiB of WAL, more than "
                       "max_lag (%lld MiB): the server keeps that WAL until spool catches up; "

@@ -187,6 +187,62 @@ static void lag_metrics(spool_daemon *d, FILE *f)
     }
 }
 
+/* The gauges plugins set with host->gauge(): one family per name,
+ * spool_plugin_<name>, whose samples are the tasks that set it (labelled with their
+ * plugin, since two plugins may use one name). Families stay whole: every name seen is
+ * gathered first, then each is written with all its samples. */
+static void plugin_gauges(spool_daemon *d, FILE *f)
+{
+    char (*names)[SPOOL_GAUGE_NAME_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    worker_gauge g[SPOOL_GAUGE_MAX];
+    for (size_t i = 0; i < d->nconns; i++)
+        for (size_t k = 0; k < daemon_task_count(d->conns[i]); k++) {
+            size_t ng = worker_task_gauges(d->conns[i]->w, k, g, SPOOL_GAUGE_MAX);
+            for (size_t j = 0; j < ng; j++) {
+                size_t x = 0;
+                while (x < n && strcmp(names[x], g[j].name) != 0)
+                    x++;
+                if (x < n)
+                    continue;
+                if (n == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    void *p = realloc(names, ncap * sizeof(*names));
+                    if (p == NULL) {
+                        free(names);
+                        return;
+                    }
+                    names = p;
+                    cap = ncap;
+                }
+                memcpy(names[n++], g[j].name, sizeof(names[0]));
+            }
+        }
+    for (size_t x = 0; x < n; x++) {
+        fprintf(f, "# HELP spool_plugin_%s The gauge \"%s\" a connector's plugin sets "
+                "(see the plugin's documentation).\n# TYPE spool_plugin_%s gauge\n",
+                names[x], names[x], names[x]);
+        for (size_t i = 0; i < d->nconns; i++) {
+            dconn *c = d->conns[i];
+            for (size_t k = 0; k < daemon_task_count(c); k++) {
+                size_t ng = worker_task_gauges(c->w, k, g, SPOOL_GAUGE_MAX);
+                for (size_t j = 0; j < ng; j++) {
+                    if (strcmp(g[j].name, names[x]) != 0)
+                        continue;
+                    worker_task_info ti;
+                    worker_task_get(c->w, k, &ti);
+                    fprintf(f, "spool_plugin_%s", names[x]);
+                    task_labels(f, c, &ti);
+                    fputs(",plugin=\"", f);
+                    lv(f, worker_task_plugin(c->w, k));
+                    fprintf(f, "\"} %.17g\n", g[j].value);
+                }
+            }
+        }
+    }
+    free(names);
+}
+
 void metrics_write(spool_daemon *d, FILE *f)
 {
     static const char *const states[] = {"RUNNING", "PAUSED", "FAILED", "STOPPED",
@@ -243,6 +299,7 @@ void metrics_write(spool_daemon *d, FILE *f)
     task_family(d, f, "spool_task_records_set_aside_total", "Records set aside by errors: "
                 "{tolerance: all}, dead-lettered or dropped.", TM_SETASIDE);
     lag_metrics(d, f);
+    plugin_gauges(d, f);
 
     log_stats_get(d->log, &ls);
     histogram(f, "spool_log_commit_seconds", "Time a commit to the log takes, as a source "

@@ -1193,3 +1193,45 @@ void loader_path_free(char **path)
         free(*p);
     free(path);
 }
+
+int loader_check_gauge(const char *name, double value, char *why, size_t whylen)
+{
+    static const char *const suffixes[] = {"_total", "_count", "_sum", "_bucket"};
+    if (name == NULL || name[0] == '\0') {
+        snprintf(why, whylen, "gauge(): the name is empty; name it as [a-z_][a-z0-9_]*, "
+                 "such as \"slot_lag_bytes\"");
+        return -1;
+    }
+    size_t len = strlen(name);
+    if (len > SPOOL_GAUGE_NAME_MAX) {
+        snprintf(why, whylen, "gauge \"%.60s...\": the name has %zu characters, more than "
+                 "the %d allowed; shorten it", name, len, SPOOL_GAUGE_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9'))) {
+            snprintf(why, whylen, "gauge \"%s\": the name must match [a-z_][a-z0-9_]* "
+                     "(lower case letters, digits and underscores, not starting with a "
+                     "digit) but has '%c' at position %zu", name,
+                     (unsigned char)c >= 0x20 && (unsigned char)c < 0x7f ? c : '?', i + 1);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        size_t sl = strlen(suffixes[i]);
+        if (len >= sl && strcmp(name + len - sl, suffixes[i]) == 0) {
+            snprintf(why, whylen, "gauge \"%s\": a name ending in %s means a counter or a "
+                     "histogram to Prometheus, not a gauge; name what the value is (such "
+                     "as \"last_batch_records\")", name, suffixes[i]);
+            return -1;
+        }
+    }
+    /* x - x is 0 for every finite x, NaN for NaN and the infinities. */
+    if (value - value != 0) {
+        snprintf(why, whylen, "gauge \"%s\": the value is %s; only finite numbers are "
+                 "exported", name, value != value ? "NaN" : "infinite");
+        return -1;
+    }
+    return 0;
+}

@@ -140,4 +140,10 @@ const spool_option *loader_option(const loader_plugin *p, const char *name);
 int loader_parse_option_value(const spool_option *o, const char *text, int64_t *out,
                               char *why, size_t whylen);
 
+/* Checks the arguments of host->gauge() as its contract in spool/plugin.h states them
+ * (the name's characters, length and suffix; a finite value), so that the runtime and
+ * the kit refuse the same calls. Returns 0, or -1 with a sentence in why that names the
+ * gauge and says how to fix it. The limit on distinct names is the caller's. */
+int loader_check_gauge(const char *name, double value, char *why, size_t whylen);
+
 #endif /* SPOOL_LOADER_H */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader/loader.h"
 #include "worker/worker_int.h"
 
 static const config_value *host_value(spool_task *t, const char *name)
@@ -193,6 +194,45 @@ static spool_rc host_reject(spool_task *t, const spool_record *rec, const char *
     return rc;
 }
 
+static spool_rc host_gauge(spool_task *t, const char *name, double value)
+{
+    char why[512];
+    if (t == NULL)
+        return SPOOL_EINVAL;
+    struct spool_task *task = t->owner != NULL ? t->owner : t;
+    pthread_mutex_t *lock = &t->w->gauge_lock;
+    int bad = loader_check_gauge(name, value, why, sizeof(why));
+    pthread_mutex_lock(lock);
+    size_t i = 0;
+    while (!bad && i < task->ngauges && strcmp(task->gauges[i].name, name) != 0)
+        i++;
+    if (!bad && i == task->ngauges && i == SPOOL_GAUGE_MAX) {
+        snprintf(why, sizeof(why), "gauge \"%s\": the task has %d gauges already, the "
+                 "most a task may set; publish fewer distinct names", name, SPOOL_GAUGE_MAX);
+        bad = 1;
+    }
+    if (!bad) {
+        if (i == task->ngauges)
+            snprintf(task->gauges[task->ngauges++].name, sizeof(task->gauges[0].name),
+                     "%s", name);
+        task->gauges[i].value = value;
+    }
+    int first_refusal = bad && !task->gauge_refused;
+    if (bad)
+        task->gauge_refused = 1;
+    pthread_mutex_unlock(lock);
+    if (bad) {
+        snprintf(t->error, sizeof(t->error), "%s", why);
+        /* Once per task: a plugin that ignores the answer must not flood the log. */
+        if (first_refusal)
+            worker_log(SPOOL_LOG_WARN, t->name, "%s (refused; further refusals of this "
+                       "task are not logged)", why);
+        return SPOOL_EINVAL;
+    }
+    worker_log(SPOOL_LOG_DEBUG, t->name, "gauge %s = %.17g", name, value);
+    return SPOOL_OK;
+}
+
 static const spool_host host_table = {
     .struct_size = sizeof(spool_host),
     .abi_version = SPOOL_ABI_VERSION,
@@ -210,6 +250,7 @@ static const spool_host host_table = {
     .set_sink_position = host_set_sink_position,
     .seek = host_seek,
     .reject = host_reject,
+    .gauge = host_gauge,
 };
 
 const spool_host *worker_host(void)

@@ -1780,6 +1780,7 @@ static int worker_create(const config_pipeline *p, log_store *shared, const char
     w->p = p;
     w->done_fd = -1;
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->gauge_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
@@ -2024,6 +2025,22 @@ size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max)
     return n;
 }
 
+size_t worker_task_gauges(worker *w, size_t i, worker_gauge *out, size_t max)
+{
+    struct spool_task *t = &w->tasks[i];
+    size_t n = 0;
+    pthread_mutex_lock(&w->gauge_lock);
+    for (; n < t->ngauges && n < max; n++)
+        out[n] = t->gauges[n];
+    pthread_mutex_unlock(&w->gauge_lock);
+    return n;
+}
+
+const char *worker_task_plugin(const worker *w, size_t i)
+{
+    return w->tasks[i].plugin->desc->name;
+}
+
 int worker_exit_code(worker *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -2076,6 +2093,7 @@ void worker_free(worker *w)
         close(w->done_fd);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
+    pthread_mutex_destroy(&w->gauge_lock);
     free(w->data_dir);
     free(w);
 }

@@ -148,6 +148,18 @@ typedef struct worker_part_lag {
 } worker_part_lag;
 size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max);
 
+/* The gauges a task's plugin set with host->gauge() (and its transforms': they belong
+ * to the task they run in), in the order first set, with their last values. Fills up
+ * to max (SPOOL_GAUGE_MAX is every one), returns how many. Thread-safe. */
+typedef struct worker_gauge {
+    char name[SPOOL_GAUGE_NAME_MAX + 1];
+    double value;
+} worker_gauge;
+size_t worker_task_gauges(worker *w, size_t i, worker_gauge *out, size_t max);
+
+/* The name of the plugin a task runs ("postgres-cdc"), for labels. Static. */
+const char *worker_task_plugin(const worker *w, size_t i);
+
 /* The exit code of a failure that stopped the whole worker (EXIT_STORAGE,
  * EXIT_CORRUPT), 0 while there is none. Thread-safe; does not wait. */
 int worker_exit_code(worker *w);

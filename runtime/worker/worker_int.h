@@ -93,6 +93,13 @@ struct spool_task {
      * Written by the task's thread, except positive -> -1 by the watchdog. */
     atomic_llong call_since;
     atomic_int call_what;      /* which callback, for the reason */
+
+    /* Gauges the plugin set with host->gauge() (a transform's go to its owner), under
+     * w->gauge_lock: written by the task's thread, read by the API's. Kept across a
+     * restart of the task. */
+    worker_gauge gauges[SPOOL_GAUGE_MAX];
+    size_t ngauges;
+    int gauge_refused;         /* a refusal was logged already (once per task) */
 };
 
 struct worker {
@@ -126,6 +133,7 @@ struct worker {
     int watchdog_started;      /* main thread only */
     atomic_int watchdog_stop;
     atomic_ullong abandoned;   /* tasks given up past their deadline */
+    pthread_mutex_t gauge_lock; /* every task's gauges */
 };
 
 /* Ends the worker with an exit code (the first one wins) and stops every task: for

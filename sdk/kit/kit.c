@@ -89,6 +89,11 @@ struct spool_kit {
     char **rej_reasons;
     size_t nrej, caprej;
 
+    /* Gauges set with host->gauge(): the last value of each name. */
+    char gauge_names[SPOOL_GAUGE_MAX][SPOOL_GAUGE_NAME_MAX + 1];
+    double gauge_values[SPOOL_GAUGE_MAX];
+    size_t ngauges;
+
     /* What the plugin said. */
     pthread_mutex_t log_lock;
     char **log;
@@ -487,6 +492,36 @@ static spool_rc host_reject(spool_task *t, const spool_record *rec, const char *
     return SPOOL_OK;
 }
 
+static spool_rc host_gauge(spool_task *t, const char *name, double value)
+{
+    char why[512];
+    if (t == NULL)
+        return SPOOL_EINVAL;
+    spool_kit *k = t->kit;
+    size_t i = 0;
+    int bad = loader_check_gauge(name, value, why, sizeof(why));
+    while (!bad && i < k->ngauges && strcmp(k->gauge_names[i], name) != 0)
+        i++;
+    if (!bad && i == SPOOL_GAUGE_MAX) {
+        snprintf(why, sizeof(why), "gauge \"%s\": the task has %d gauges already, the "
+                 "most a task may set; publish fewer distinct names", name, SPOOL_GAUGE_MAX);
+        bad = 1;
+    }
+    if (!bad && k->phase == KIT_IDLE) {
+        snprintf(why, sizeof(why), "gauge \"%s\" set outside the task's callbacks", name);
+        bad = 1;
+    }
+    if (bad) {
+        kit_violation(k, "%s", why);
+        snprintf(k->error, sizeof(k->error), "%s", why);
+        return SPOOL_EINVAL;
+    }
+    if (i == k->ngauges)
+        snprintf(k->gauge_names[k->ngauges++], sizeof(k->gauge_names[0]), "%s", name);
+    k->gauge_values[i] = value;
+    return SPOOL_OK;
+}
+
 static const spool_host kit_host = {
     .struct_size = sizeof(spool_host),
     .abi_version = SPOOL_ABI_VERSION,
@@ -504,6 +539,7 @@ static const spool_host kit_host = {
     .set_sink_position = host_set_sink_position,
     .seek = host_seek,
     .reject = host_reject,
+    .gauge = host_gauge,
 };
 
 /* ---- Creating a kit ----------------------------------------------------------------- */
@@ -1079,6 +1115,22 @@ SPOOL_EXPORT int64_t spool_kit_rejected_offset(const spool_kit *k, size_t i)
 SPOOL_EXPORT const char *spool_kit_rejected_reason(const spool_kit *k, size_t i)
 {
     return i < k->nrej ? k->rej_reasons[i] : NULL;
+}
+
+SPOOL_EXPORT int spool_kit_gauge(const spool_kit *k, const char *name, double *value)
+{
+    for (size_t i = 0; name != NULL && i < k->ngauges; i++)
+        if (strcmp(k->gauge_names[i], name) == 0) {
+            if (value != NULL)
+                *value = k->gauge_values[i];
+            return 1;
+        }
+    return 0;
+}
+
+SPOOL_EXPORT size_t spool_kit_gauge_count(const spool_kit *k)
+{
+    return k->ngauges;
 }
 
 /* ---- What the plugin said ------------------------------------------------------------ */

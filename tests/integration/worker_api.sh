@@ -6,6 +6,7 @@
 set -eu
 spool=$1
 src=$2
+plugins=$3
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -23,6 +24,7 @@ seq 1 1000 > "$work/in.txt"
 cat > "$work/worker.yaml" <<EOF
 data_dir: $work/data
 pipelines_dir: $work/pipes
+plugin_path: $plugins
 api:
   listen: 127.0.0.1:0
   token_file: $work/token
@@ -43,6 +45,17 @@ sinks:
     connector: file
     topics: [lines]
     config: {path: $work/out.txt}
+EOF
+
+# A test source that sets a gauge (last_batch_records) for /metrics: 7 records, then done.
+cat > "$work/pipes/gauged.yaml" <<EOF
+topics:
+  gauged: {partitions: 1}
+sources:
+  gsrc:
+    connector: testsrc
+    topic: gauged
+    config: {count: 7, batch: 5}
 EOF
 
 # wait_for DESCRIPTION COMMAND...: polls the condition for up to 60 s.
@@ -223,12 +236,18 @@ req PUT /admin/loggers/root '{"level":"INFO"}'
 req POST /admin/reload; check "POST /admin/reload: 200" sh -c "[ $code = 200 ] && grep -q '\"reloaded\":true' $work/body"
 
 # --- Metrics ----------------------------------------------------------------------------
+# testsrc's last poll (records 5 and 6 of 0..6) sets its gauge to 2: wait for it.
+gauge_line='^spool_plugin_last_batch_records{connector="gsrc",task="0",type="source",plugin="testsrc"} 2$'
+gauge_set() { req GET /metrics; grep -q "$gauge_line" "$work/body"; }
+wait_for "testsrc's last poll" gauge_set
 req GET /metrics; cp "$work/body" "$work/metrics"
 check "GET /metrics parses as Prometheus text" /usr/bin/python3 "$src/tests/integration/metrics_check.py" "$work/metrics"
 check "   per task records" grep -q '^spool_task_records_total{connector="evsink",task="0",type="sink",direction="out"} [1-9]' "$work/metrics"
 check "   sink lag per partition" grep -q '^spool_sink_lag_records{connector="out",task="0",type="sink",topic="lines",partition="1"} 0' "$work/metrics"
 check "   log fsync histogram" grep -q '^spool_log_fsync_seconds_count [1-9]' "$work/metrics"
 check "   disk bytes per topic" grep -q '^spool_topic_disk_bytes{topic="events"} [1-9]' "$work/metrics"
+check "   a plugin's gauge (testsrc's last poll emitted 2 of 7)" grep -q "$gauge_line" "$work/metrics"
+check "   as a gauge family of its own" grep -q '^# TYPE spool_plugin_last_batch_records gauge$' "$work/metrics"
 check "   process RSS and open files" sh -c "grep -q '^process_resident_memory_bytes [1-9]' $work/metrics && grep -q '^process_open_fds [1-9]' $work/metrics"
 check "no response or log line shows the secret" sh -c "! grep -q $SECRET $work/metrics $work/log1"
 

@@ -3,7 +3,9 @@
  * Record id N (0-based) has the value {"id":N,"event":E,"resource_id":"r-K"} where E
  * cycles through created/resized/destroyed and K = N % 97; every `bad_every`th record
  * (when set) is not JSON, to exercise transform failures. The position is the next id
- * in decimal. `crash_at: poll:N` or `commit:N` kills the process at that call.
+ * in decimal. `crash_at: poll:N` or `commit:N` kills the process at that call. Each
+ * poll sets the gauge `last_batch_records` (host->gauge(), when the runtime has it) to
+ * the records it emitted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,6 +66,7 @@ static spool_rc ts_poll(spool_task *t, void *state, int timeout_ms)
     static const char *const events[] = {"resource_created", "resource_resized",
                                          "resource_destroyed"};
     testsrc *s = state;
+    int64_t first = s->next;
     crash_maybe(&s->crash, "poll");
     for (int64_t i = 0; i < s->batch && s->next < s->count; i++) {
         char value[160], pos[32];
@@ -81,6 +84,9 @@ static spool_rc ts_poll(spool_task *t, void *state, int timeout_ms)
             return rc;
         s->next++;
     }
+    if (SPOOL_HAS(spool_host, host, gauge) &&
+        host->gauge(t, "last_batch_records", (double)(s->next - first)) != SPOOL_OK)
+        return SPOOL_ERR;
     return s->next >= s->count ? SPOOL_DONE : SPOOL_OK;
 }
 

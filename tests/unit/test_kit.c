@@ -4,6 +4,7 @@
  * plugins are linked in (spool_kit_new) to play what a buggy plugin does: leak a secret,
  * call seek() outside open(), emit a record over the limit, claim another ABI.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,12 @@ static void test_source_runs_to_the_end(void **state)
     assert_int_equal(len, 4);
     assert_memory_equal(pos, "1200", 4);
     assert_int_equal(spool_kit_violations(k), 0);
+    /* testsrc's gauge: the last poll emitted 200 of the 1200 (batches of 500). */
+    double v = -1;
+    assert_int_equal(spool_kit_gauge(k, "last_batch_records", &v), 1);
+    assert_true(v == 200.0);
+    assert_int_equal(spool_kit_gauge(k, "never_set", &v), 0);
+    assert_int_equal(spool_kit_gauge_count(k), 1);
     spool_kit_free(k);
 }
 
@@ -238,6 +245,80 @@ static void test_a_record_over_the_limit_is_refused(void **state)
     spool_kit_free(k);
 }
 
+/* A source that calls gauge() as its contract allows and as it does not. */
+static const spool_host *gauge_host;
+static spool_rc gauge_rcs[8];
+
+static spool_rc gauge_open(spool_task *t, void **state)
+{
+    return gauge_host->gauge(t, "opened", 1);
+}
+
+static spool_rc gauge_poll(spool_task *t, void *state, int timeout_ms)
+{
+    char name[64];
+    gauge_rcs[0] = gauge_host->gauge(t, "slot_lag_bytes", 4096);
+    gauge_rcs[1] = gauge_host->gauge(t, "slot_lag_bytes", 1e15); /* the last one counts */
+    gauge_rcs[2] = gauge_host->gauge(t, "Bad-Name", 1);
+    gauge_rcs[3] = gauge_host->gauge(t, "records_total", 1);  /* a counter's suffix */
+    gauge_rcs[4] = gauge_host->gauge(t, "lag", NAN);
+    memset(name, 'a', sizeof(name) - 1);
+    name[SPOOL_GAUGE_NAME_MAX + 1] = '\0';
+    gauge_rcs[5] = gauge_host->gauge(t, name, 1);               /* one character too long */
+    /* Up to SPOOL_GAUGE_MAX distinct names: "opened", slot_lag_bytes, g0..g13. */
+    gauge_rcs[6] = SPOOL_OK;
+    for (int i = 0; i < SPOOL_GAUGE_MAX - 2 && gauge_rcs[6] == SPOOL_OK; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        gauge_rcs[6] = gauge_host->gauge(t, name, i);
+    }
+    gauge_rcs[7] = gauge_host->gauge(t, "one_too_many", 1);
+    return SPOOL_OK;
+}
+
+static spool_plugin gauge_plugin = {
+    .struct_size = sizeof(spool_plugin), .abi_version = SPOOL_ABI_VERSION,
+    .name = "gauger", .version = "1", .description = "Sets gauges.",
+    .kind = SPOOL_KIND_SOURCE, .open = gauge_open, .close = bad_close, .poll = gauge_poll,
+};
+
+static const spool_plugin *gauge_entry(const spool_host *h)
+{
+    gauge_host = h;
+    return &gauge_plugin;
+}
+
+static void test_gauges_keep_the_last_value_and_refuse_bad_names(void **state)
+{
+    double v = 0;
+    spool_kit *k = spool_kit_new(gauge_entry, err, sizeof(err));
+    assert_non_null(k);
+    assert_true(SPOOL_HAS(spool_host, gauge_host, gauge));
+    assert_int_equal(spool_kit_open(k), SPOOL_OK);
+    assert_int_equal(spool_kit_poll(k, 10), SPOOL_OK);
+    assert_int_equal(gauge_rcs[0], SPOOL_OK);
+    assert_int_equal(gauge_rcs[1], SPOOL_OK);
+    assert_int_equal(gauge_rcs[2], SPOOL_EINVAL);
+    assert_int_equal(gauge_rcs[3], SPOOL_EINVAL);
+    assert_int_equal(gauge_rcs[4], SPOOL_EINVAL);
+    assert_int_equal(gauge_rcs[5], SPOOL_EINVAL);
+    assert_int_equal(gauge_rcs[6], SPOOL_OK);
+    assert_int_equal(gauge_rcs[7], SPOOL_EINVAL);
+    assert_int_equal(spool_kit_violations(k), 5);
+    assert_non_null(strstr(spool_kit_error(k), "one_too_many"));
+    assert_int_equal(spool_kit_gauge_count(k), SPOOL_GAUGE_MAX);
+    assert_int_equal(spool_kit_gauge(k, "slot_lag_bytes", &v), 1);
+    assert_true(v == 1e15);
+    assert_int_equal(spool_kit_gauge(k, "opened", &v), 1);
+    assert_true(v == 1.0);
+    assert_int_equal(spool_kit_gauge(k, "Bad-Name", NULL), 0);
+    assert_int_equal(spool_kit_gauge(k, "one_too_many", NULL), 0);
+    /* As a worker does, a crash and a restart keep the last values. */
+    spool_kit_crash(k);
+    assert_int_equal(spool_kit_gauge(k, "g13", &v), 1);
+    assert_true(v == 13.0);
+    spool_kit_free(k);
+}
+
 static void test_a_descriptor_spool_refuses_is_refused(void **state)
 {
     bad_plugin.abi_version = 2;
@@ -256,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_transactional_sink_resumes_from_its_own_offsets),
         cmocka_unit_test(test_contract_violations_are_counted),
         cmocka_unit_test(test_a_record_over_the_limit_is_refused),
+        cmocka_unit_test(test_gauges_keep_the_last_value_and_refuse_bad_names),
         cmocka_unit_test(test_a_descriptor_spool_refuses_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,11 @@
 /* test_worker.c - connector states and the runtime functions the management API uses:
- * pause, resume, restart (all tasks, or only the FAILED ones), on a live worker.
+ * pause, resume, restart (all tasks, or only the FAILED ones), on a live worker; the
+ * gauges a plugin sets (host->gauge()), read while the task writes them.
  *
  * Waits are for events (worker_wait_event), never for time: each wait loops until the
  * condition holds, with a generous deadline only so that a bug fails instead of hanging.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include "loader/loader.h"
 #include "transform/transform.h"
 #include "worker/worker.h"
+#include "worker/worker_int.h"
 
 typedef struct fixture {
     char dir[256];
@@ -217,6 +220,60 @@ static void test_failed_and_restart_failed(void **state)
     assert_int_equal(worker_join(f->w), 1);
 }
 
+static size_t task_index(worker *w, const char *connector)
+{
+    worker_task_info ti;
+    for (size_t i = 0; i < worker_task_count(w); i++) {
+        worker_task_get(w, i, &ti);
+        if (strcmp(ti.connector, connector) == 0)
+            return i;
+    }
+    fail_msg("no task of %s", connector);
+    return 0;
+}
+
+/* testsrc sets last_batch_records (200, its batch) on every poll; the API's thread reads
+ * it meanwhile (TSan watches). Then the host's refusals, on the ended task. */
+static void test_gauges(void **state)
+{
+    fixture *f = *state;
+    worker_gauge g[SPOOL_GAUGE_MAX + 1];
+    size_t gen = task_index(f->w, "gen"), ledger = task_index(f->w, "ledger");
+    assert_int_equal(worker_task_gauges(f->w, gen, g, SPOOL_GAUGE_MAX), 0);
+    worker_start(f->w);
+    want running = {"gen", WORKER_RUNNING, 2000};
+    wait_for(f->w, has, &running, "gen RUNNING with 2000 records");
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(worker_task_gauges(f->w, gen, g, SPOOL_GAUGE_MAX), 1);
+        assert_string_equal(g[0].name, "last_batch_records");
+        assert_true(g[0].value == 200.0);
+    }
+    assert_int_equal(worker_task_gauges(f->w, ledger, g, SPOOL_GAUGE_MAX), 0);
+    worker_halt(f->w);
+    assert_int_equal(worker_join(f->w), 0);
+
+    const spool_host *h = worker_host();
+    struct spool_task *t = &f->w->tasks[gen];
+    assert_true(SPOOL_HAS(spool_host, h, gauge));
+    assert_int_equal(h->gauge(t, "Lag", 1), SPOOL_EINVAL);
+    assert_non_null(strstr(t->error, "[a-z_][a-z0-9_]*"));
+    assert_int_equal(h->gauge(t, "lag_total", 1), SPOOL_EINVAL);
+    assert_int_equal(h->gauge(t, "lag", INFINITY), SPOOL_EINVAL);
+    char name[32];
+    for (int i = 1; i < SPOOL_GAUGE_MAX; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        assert_int_equal(h->gauge(t, name, i), SPOOL_OK);
+    }
+    assert_int_equal(h->gauge(t, "one_too_many", 1), SPOOL_EINVAL);
+    assert_non_null(strstr(t->error, "one_too_many"));
+    assert_int_equal(h->gauge(t, "g3", -2.5), SPOOL_OK);   /* an existing name: fine */
+    assert_int_equal(worker_task_gauges(f->w, gen, g, SPOOL_GAUGE_MAX + 1), SPOOL_GAUGE_MAX);
+    assert_string_equal(g[0].name, "last_batch_records");
+    assert_string_equal(g[3].name, "g3");
+    assert_true(g[3].value == -2.5);
+    assert_int_equal(worker_task_gauges(f->w, gen, g, 2), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_and_restart_failed, setup_failing,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_gauges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

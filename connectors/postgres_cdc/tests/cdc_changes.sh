@@ -5,7 +5,7 @@
 # column left unchanged, a 20,000-row transaction spanning many polls and log commits,
 # four concurrent writers on the same keys (replica identity FULL), a TRUNCATE, columns
 # added and dropped mid-stream, a stop and a restart (nothing repeated), a quiet period
-# during which the slot keeps moving, and the lag warning. The records in the topic must
+# during which the slot keeps moving, the lag warning and the lag gauges. The records in the topic must
 # equal the changes, in commit order.
 set -eu
 spool=$1
@@ -72,12 +72,29 @@ check "quiet period: the slot's confirmed flush LSN moved past $quiet with no ch
   "SELECT confirmed_flush_lsn >= '$quiet' FROM pg_replication_slots WHERE slot_name = 'spool_shop'"
 stop
 
-# A restart: nothing read again, the next change comes.
+# A restart: nothing read again, the next change comes. At debug level, so that the
+# runtime logs the gauges the source sets (GET /metrics exports the same values).
+log_level=debug
 start
+log_level=info
 q "INSERT INTO items (name) VALUES ('after restart')"
 wait_sql "SELECT count(*) = 1 FROM test.got WHERE v->'after'->>'name' = 'after restart'" ||
   bad "no change after a restart"
+gauges_seen() { [ "$(grep -c 'gauge confirmed_lsn = [1-9]' "$work/log")" -ge 2 ]; }
+i=0
+while ! gauges_seen && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 stop
+# The last confirmed_lsn published is a position the slot confirmed: at most its
+# confirmed flush LSN now (the slot only moves forward), and past the quiet period's.
+last_lsn=$(grep -o 'gauge confirmed_lsn = [0-9]*' "$work/log" | tail -1 | sed 's/.*= //')
+if gauges_seen && grep -q 'gauge slot_lag_bytes = [0-9]' "$work/log"; then
+  check "gauges: slot_lag_bytes and confirmed_lsn ($last_lsn) published, the LSN one the slot confirmed" \
+    "SELECT $last_lsn <= pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')
+        AND $last_lsn >= pg_wal_lsn_diff('$quiet', '0/0')
+     FROM pg_replication_slots WHERE slot_name = 'spool_shop'"
+else
+  bad "no gauge slot_lag_bytes / confirmed_lsn in the debug log: $(grep gauge "$work/log" | tail -2)"
+fi
 load_topic
 
 check "snapshot: 60 read records, one per row, before any change" \

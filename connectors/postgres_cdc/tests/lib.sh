@@ -21,7 +21,7 @@ setup_pg() {
 }
 
 start() { # start [VAR=value...]: the worker on cdc.yaml, in the background
-  env "$@" "$spool" run --log-level info --data-dir "$work/data" \
+  env "$@" "$spool" run --log-level "${log_level:-info}" --data-dir "$work/data" \
     "$src/connectors/postgres_cdc/tests/cdc.yaml" 2>>"$work/log" &
   pid=$!
 }

@@ -23,7 +23,7 @@
  *
  * The kit also checks the contract while it runs: host calls in the wrong phase
  * (seek() outside open(), set_sink_position() outside flush(), reject() outside put()),
- * records over SPOOL_RECORD_MAX_BYTES, and any secret option's value appearing in a log
+ * records over SPOOL_RECORD_MAX_BYTES, a gauge() the runtime would refuse, and any secret option's value appearing in a log
  * line or an error text are counted as violations (spool_kit_violations()) with a
  * message in the kit's log.
  *
@@ -169,6 +169,14 @@ void spool_kit_sink_position(const spool_kit *k, const void **position, size_t *
 size_t spool_kit_rejected_count(const spool_kit *k);
 int64_t spool_kit_rejected_offset(const spool_kit *k, size_t i);
 const char *spool_kit_rejected_reason(const spool_kit *k, size_t i);
+
+/* Gauges the plugin set with host->gauge(): 1 with the last value set for name in
+ * *value (when value is not NULL), 0 when the plugin never set it. Kept across
+ * spool_kit_crash() and spool_kit_open(), as a worker keeps them. A refused call (a bad
+ * name, a non-finite value, more than SPOOL_GAUGE_MAX names, outside a callback) is a
+ * violation. spool_kit_gauge_count() is the number of distinct names set. */
+int spool_kit_gauge(const spool_kit *k, const char *name, double *value);
+size_t spool_kit_gauge_count(const spool_kit *k);
 
 /* ---- What the plugin said -------------------------------------------------------- */
 

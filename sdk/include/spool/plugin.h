@@ -281,7 +281,28 @@ typedef struct spool_host {
      * tolerance none, SPOOL_ERR is returned and the connector fails once the callback
      * returns. reason is copied. Thread: the task's. */
     spool_rc (*reject)(spool_task *t, const spool_record *rec, const char *reason);
+
+    /* Appended after ABI 1.0: check SPOOL_HAS(spool_host, host, gauge) first; an
+     * older runtime lacks it (then simply publish nothing).
+     *
+     * Sets the task's gauge name to value: a number the plugin wants operators to see
+     * (a replication slot's lag, the size of the last batch), exported by the daemon's
+     * GET /metrics as spool_plugin_<name>{connector,task,type,plugin} (docs/api.md).
+     * The last value set is kept, also across a restart of the task, until set again.
+     * name: [a-z_][a-z0-9_]*, at most SPOOL_GAUGE_NAME_MAX characters, not ending in
+     * _total, _count, _sum or _bucket (Prometheus' suffixes for counters and
+     * histograms); value: finite; at most SPOOL_GAUGE_MAX distinct names per task.
+     * Anything else returns SPOOL_EINVAL with the reason set as set_error() would, and
+     * changes nothing: the plugin may go on (a gauge is never worth failing for). A
+     * transform's gauges belong to the source or sink task it runs in. The host copies
+     * name. Thread: the task's, inside any of its callbacks (open() to close()).
+     * Blocks: no. */
+    spool_rc (*gauge)(spool_task *t, const char *name, double value);
 } spool_host;
+
+/* The limits of host->gauge(): the longest name and the distinct names per task. */
+#define SPOOL_GAUGE_NAME_MAX 48
+#define SPOOL_GAUGE_MAX 16
 
 /* ---------------------------------------------------------------------------------
  * The plugin descriptor
@@ -382,10 +403,11 @@ SPOOL_STATIC_ASSERT(offsetof(spool_plugin, abi_version) == 4, "spool_plugin.abi_
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, options) == 40, "spool_plugin.options at 40")
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, open) == 48, "spool_plugin.open at 48")
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, transform) == 96, "spool_plugin.transform at 96")
-SPOOL_STATIC_ASSERT(sizeof(spool_host) == 120, "spool_host is 120 bytes in ABI 1")
+SPOOL_STATIC_ASSERT(sizeof(spool_host) == 128, "spool_host is 128 bytes in ABI 1 (gauge appended)")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, log) == 16, "spool_host.log at 16")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, emit) == 72, "spool_host.emit at 72")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, reject) == 112, "spool_host.reject at 112")
+SPOOL_STATIC_ASSERT(offsetof(spool_host, gauge) == 120, "spool_host.gauge at 120")
 SPOOL_STATIC_ASSERT(sizeof(spool_option) == 64, "spool_option is 64 bytes in ABI 1")
 SPOOL_STATIC_ASSERT(offsetof(spool_option, min) == 32, "spool_option.min at 32")
 SPOOL_STATIC_ASSERT(offsetof(spool_option, doc) == 56, "spool_option.doc at 56")
