@@ -18,9 +18,10 @@
  * is named, with headers saying what failed where. Only what threatens stored data
  * (a storage I/O error, corruption) stops the whole worker, with exit code 3 or 4.
  *
- * Memory is bounded by each connector's batch limits: a source commits as soon as its
- * pending records reach them (the commit blocks while the log is behind: that is the
- * backpressure), and a sink delivers at most one batch at a time.
+ * Memory is bounded by each connector's batch limits: a source commits after every poll,
+ * and as soon as its pending records reach them within a poll (the commit blocks while
+ * the log is behind: that is the backpressure), and a sink delivers at most one batch
+ * at a time.
  *
  * Shutdown comes in two steps: worker_stop() ends the sources after their last commit
  * and lets the sinks drain everything committed; worker_halt() ends the sinks after
