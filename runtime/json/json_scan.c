@@ -164,37 +164,33 @@ bad:
     return -1;
 }
 
+/* Whether path c's first depth + 1 steps are the key stack key[0..depth]. */
+static int on_path(const scanner *s, size_t c, int depth)
+{
+    const json_scan_plan *pl = s->plan;
+    for (int d = depth; d >= 0; d--)
+        if (pl->steplen[c][d] != s->keylen[d] ||
+            memcmp(pl->step[c][d], s->key[d], s->keylen[d]) != 0)
+            return 0;
+    return 1;
+}
+
 /* Which paths end at the member whose key stack is key[0..depth]. */
 static void match(scanner *s, int depth, const json_token *t)
 {
-    const json_scan_plan *pl = s->plan;
-    for (size_t c = 0; c < pl->npaths; c++) {
-        if (pl->nsteps[c] != (size_t)depth + 1)
-            continue;
-        int ok = 1;
-        for (int d = depth; d >= 0 && ok; d--)
-            ok = pl->steplen[c][d] == s->keylen[d] &&
-                 memcmp(pl->step[c][d], s->key[d], s->keylen[d]) == 0;
-        if (ok)
+    for (size_t c = 0; c < s->plan->npaths; c++)
+        if (s->plan->nsteps[c] == (size_t)depth + 1 && on_path(s, c, depth))
             s->toks[c] = *t;
-    }
 }
 
 /* A member whose key stack is key[0..depth] begins: forget what an earlier member of
  * the same name found below it, as the last member wins. */
 static void unmatch(scanner *s, int depth)
 {
-    const json_scan_plan *pl = s->plan;
-    for (size_t c = 0; c < pl->npaths; c++) {
-        if (pl->nsteps[c] <= (size_t)depth + 1 || s->toks[c].type == JSON_TOK_ABSENT)
-            continue;
-        int ok = 1;
-        for (int d = depth; d >= 0 && ok; d--)
-            ok = pl->steplen[c][d] == s->keylen[d] &&
-                 memcmp(pl->step[c][d], s->key[d], s->keylen[d]) == 0;
-        if (ok)
+    for (size_t c = 0; c < s->plan->npaths; c++)
+        if (s->plan->nsteps[c] > (size_t)depth + 1 && s->toks[c].type != JSON_TOK_ABSENT &&
+            on_path(s, c, depth))
             s->toks[c].type = JSON_TOK_ABSENT;
-    }
 }
 
 static int value(scanner *s, int depth, int level, json_token *t);

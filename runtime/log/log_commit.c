@@ -489,25 +489,6 @@ static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, 
     return LOG_ENOSPC;
 }
 
-/* fdatasync of a segment; a failure is reported as fatal whatever its errno. */
-static int log_sync_seg(log_store *s, log_segment *seg, char *why, size_t whylen)
-{
-    int e = log_fault(s, LOG_IO_SYNC, seg->path);
-    uint64_t t0 = log_stats_now();
-
-    if (e == 0 && fdatasync(seg->fd) != 0)
-        e = errno;
-    log_stats_fsync(s, t0);
-    if (e != 0) {
-        /* Never retried: after a failed fsync the pages may be clean and gone. */
-        util_errf(why, whylen, "log: fdatasync of %s failed (%s); the store is stopped "
-                  "to protect data, restart the worker to recover from disk", seg->path,
-                  strerror(e));
-        return LOG_EIO;
-    }
-    return SPOOL_OK;
-}
-
 /* The I/O of one group, run by the leader without s->mu: new segment files first,
  * then every batch, then the sealing of rolled segments (fdatasync and .index), then
  * the fdatasync of every partition that wants it, then COMMIT. */
@@ -558,7 +539,7 @@ static int log_group_io(log_store *s, log_commit_req *group, log_partition **tou
         for (log_new_seg *n = touched[i]->plan_new; n; n = n->next) {
             uint8_t *idx = NULL;
             size_t idx_len = 0;
-            rc = log_sync_seg(s, n->prev, why, whylen);
+            rc = log_sync_segments(s, &n->prev, 1, why, whylen);
             if (rc != SPOOL_OK)
                 return rc;
             if (log_index_encode(n->prev, n->prev_end, n->prev_size, n->prev_max_ts, &idx,

@@ -135,7 +135,7 @@ static void log_sync_parallel(log_store *s, log_segment **segs, size_t n, int *e
 
 int log_sync_segments(log_store *s, log_segment **segs, size_t n, char *why, size_t whylen)
 {
-    int *errs = calloc(n ? n : 1, sizeof(*errs));
+    int stack[16], *errs = n <= 16 ? stack : calloc(n, sizeof(*errs));
     const char *bad = NULL;
     int e = 0;
 
@@ -151,7 +151,8 @@ int log_sync_segments(log_store *s, log_segment **segs, size_t n, char *why, siz
             if ((e = errs[i]) != 0)
                 bad = segs[i]->path;
     }
-    free(errs);
+    if (errs != stack)
+        free(errs);
     if (bad == NULL)
         return SPOOL_OK;
     /* Never retried: after a failed fsync the pages may be clean and gone. */

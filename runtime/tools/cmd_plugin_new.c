@@ -152,6 +152,24 @@ static const char tmpl_source[] =
     "    return &@IDENT@_plugin;\n"
     "}\n";
 
+/* What every scaffolded kit test starts with: the kit handle and a CHECK() that names the
+ * kit's last error; main() loading the plugin file ctest passes. */
+#define TMPL_KIT_CHECK \
+    "static spool_kit *k;\n" \
+    "\n" \
+    "#define CHECK(cond) \\\n" \
+    "    do { if (!(cond)) { fprintf(stderr, \"%s:%d: CHECK(%s) failed: %s\\n\", __FILE__, \\\n" \
+    "                                __LINE__, #cond, spool_kit_error(k)); exit(1); } } while (0)\n"
+
+#define TMPL_KIT_MAIN \
+    "int main(int argc, char **argv)\n" \
+    "{\n" \
+    "    char err[1024];\n" \
+    "    if (argc != 2 || (k = spool_kit_load(argv[1], err, sizeof(err))) == NULL) {\n" \
+    "        fprintf(stderr, \"cannot load the plugin: %s\\n\", argc == 2 ? err : \"no path given\");\n" \
+    "        return 1;\n" \
+    "    }\n"
+
 static const char tmpl_source_test[] =
     "/* test_@NAME@.c - the @NAME@ source under the spool test kit: every record once, across\n"
     " * a crash. Run by ctest with the plugin file as its argument. */\n"
@@ -161,19 +179,9 @@ static const char tmpl_source_test[] =
     "#include <stdlib.h>\n"
     "#include <string.h>\n"
     "\n"
-    "static spool_kit *k;\n"
+    TMPL_KIT_CHECK
     "\n"
-    "#define CHECK(cond) \\\n"
-    "    do { if (!(cond)) { fprintf(stderr, \"%s:%d: CHECK(%s) failed: %s\\n\", __FILE__, \\\n"
-    "                                __LINE__, #cond, spool_kit_error(k)); exit(1); } } while (0)\n"
-    "\n"
-    "int main(int argc, char **argv)\n"
-    "{\n"
-    "    char err[1024];\n"
-    "    if (argc != 2 || (k = spool_kit_load(argv[1], err, sizeof(err))) == NULL) {\n"
-    "        fprintf(stderr, \"cannot load the plugin: %s\\n\", argc == 2 ? err : \"no path given\");\n"
-    "        return 1;\n"
-    "    }\n"
+    TMPL_KIT_MAIN
     "    CHECK(spool_kit_option(k, \"count\")->type == SPOOL_OPT_INT);\n"
     "    CHECK(spool_kit_set(k, \"count\", \"250\") == SPOOL_OK);\n"
     "    CHECK(spool_kit_open(k) == SPOOL_OK);\n"
@@ -306,11 +314,7 @@ static const char tmpl_sink_test[] =
     "#include <string.h>\n"
     "#include <unistd.h>\n"
     "\n"
-    "static spool_kit *k;\n"
-    "\n"
-    "#define CHECK(cond) \\\n"
-    "    do { if (!(cond)) { fprintf(stderr, \"%s:%d: CHECK(%s) failed: %s\\n\", __FILE__, \\\n"
-    "                                __LINE__, #cond, spool_kit_error(k)); exit(1); } } while (0)\n"
+    TMPL_KIT_CHECK
     "\n"
     "static void put_range(int from, int to)\n"
     "{\n"
@@ -449,19 +453,9 @@ static const char tmpl_transform_test[] =
     "#include <stdlib.h>\n"
     "#include <string.h>\n"
     "\n"
-    "static spool_kit *k;\n"
+    TMPL_KIT_CHECK
     "\n"
-    "#define CHECK(cond) \\\n"
-    "    do { if (!(cond)) { fprintf(stderr, \"%s:%d: CHECK(%s) failed: %s\\n\", __FILE__, \\\n"
-    "                                __LINE__, #cond, spool_kit_error(k)); exit(1); } } while (0)\n"
-    "\n"
-    "int main(int argc, char **argv)\n"
-    "{\n"
-    "    char err[1024];\n"
-    "    if (argc != 2 || (k = spool_kit_load(argv[1], err, sizeof(err))) == NULL) {\n"
-    "        fprintf(stderr, \"cannot load the plugin: %s\\n\", argc == 2 ? err : \"no path given\");\n"
-    "        return 1;\n"
-    "    }\n"
+    TMPL_KIT_MAIN
     "    CHECK(strcmp(spool_kit_option(k, \"prefix\")->default_value, \"@NAME@: \") == 0);\n"
     "    CHECK(spool_kit_set(k, \"prefix\", \"> \") == SPOOL_OK);\n"
     "    CHECK(spool_kit_open(k) == SPOOL_OK);\n"
