@@ -677,8 +677,10 @@ int log_topic_delete(log_store *s, const char *topic, char *err, size_t errlen)
     }
     e = log_write_commit(s, image, image_len, 1);
     if (e != 0) {
-        util_errf(err, errlen, "log: cannot write %s: %s", s->commit_path, strerror(-e));
+        util_errf(err, errlen, "log: cannot write %s: %s", s->journal_path, strerror(-e));
         rc = log_errno_rc(e);
+        if (rc == LOG_EIO)
+            s->failed = 1;
         goto out;
     }
     /* 2. Out of topics/ (the name is free again), 3. gone. */
@@ -823,16 +825,6 @@ void log_unlead_locked(log_store *s)
     pthread_cond_broadcast(&s->commit_cv);
 }
 
-int log_write_commit(log_store *s, const uint8_t *image, size_t len, int sync)
-{
-    int e = log_fault(s, LOG_IO_COMMIT, s->commit_path);
-
-    if (e != 0)
-        return -e;
-    return sync ? util_atomic_replace_file(s->commit_path, image, len)
-                : util_replace_file_nosync(s->commit_path, image, len);
-}
-
 int log_flush_locked(log_store *s)
 {
     uint64_t gen = ++s->group_gen;
@@ -890,8 +882,8 @@ int log_flush_locked(log_store *s)
     if (e == 0) {
         e = -log_write_commit(s, image, image_len, 1);
         if (e != 0)
-            util_errf(why, sizeof why, "log: replacing %s failed (%s); the store is "
-                      "stopped to protect data", s->commit_path, strerror(e));
+            util_errf(why, sizeof why, "log: writing the commit record to %s failed (%s); "
+                      "the store is stopped to protect data", s->journal_path, strerror(e));
     }
     pthread_mutex_lock(&s->mu);
     if (e != 0) {
@@ -1339,15 +1331,51 @@ static int log_any_segment_bytes(log_store *s)
     return 0;
 }
 
+/* Starts a new journal holding the recovered state (every open for writing does: the
+ * old file's tail, torn or not, is gone), then removes a legacy COMMIT. */
+static int log_journal_begin(log_store *s, const log_journal_info *info, char *err,
+                             size_t errlen)
+{
+    uint8_t *image = NULL;
+    size_t image_len = 0;
+    int e, rc;
+
+    s->jseq = info->found == 2 ? info->last_jseq : 0;
+    rc = log_commit_image_encode(s, 0, s->seq, s->sources, s->nsources, &image, &image_len);
+    if (rc != SPOOL_OK)
+        return rc;
+    e = log_journal_start(s, image, image_len);
+    free(image);
+    if (e != 0) {
+        util_errf(err, errlen, "log: cannot write %s: %s", s->journal_path, strerror(-e));
+        return log_errno_rc(e);
+    }
+    /* The journal is durable (renamed, directory fsynced): COMMIT is history now. */
+    if (unlink(s->commit_path) == 0) {
+        e = util_fsync_dir(s->dir);
+        if (e != 0) {
+            util_errf(err, errlen, "log: cannot fsync %s after removing %s: %s", s->dir,
+                      s->commit_path, strerror(-e));
+            return log_errno_rc(e);
+        }
+        log_warn(s, "log: %s converted to the commit journal %s (format 3)",
+                 s->commit_path, s->journal_path);
+    } else if (errno != ENOENT) {
+        util_errf(err, errlen, "log: cannot remove %s: %s", s->commit_path, strerror(errno));
+        return LOG_EIO;
+    }
+    return SPOOL_OK;
+}
+
 static int log_recover(log_store *s, char *err, size_t errlen)
 {
     log_commit_image img = {0};
-    void *raw = NULL;
-    size_t rawlen = 0;
-    char why[256];
+    log_journal_info info;
+    const char *cpath;
     int rewrite = 0;
     int rc = log_load_topics(s, err, errlen);
 
+    memset(&info, 0, sizeof info);
     if (rc != SPOOL_OK)
         goto out;
     if (!s->opts.read_only) {
@@ -1358,27 +1386,29 @@ static int log_recover(log_store *s, char *err, size_t errlen)
             goto out;
         }
     }
-    rc = util_read_file(s->commit_path, LOG_MAX_COMMIT_BYTES, &raw, &rawlen);
-    if (rc == -ENOENT) {
-        if (log_any_segment_bytes(s)) {
-            util_errf(err, errlen, "log: %s is missing but segments under %s hold data: "
-                      "the commit record was lost; restore it from a backup", s->commit_path,
-                      s->topics_dir);
-            rc = LOG_ECORRUPT;
-            goto out;
-        }
-    } else if (rc != 0) {
-        util_errf(err, errlen, "log: cannot read %s: %s", s->commit_path, strerror(-rc));
-        rc = rc == -EFBIG ? LOG_ECORRUPT : log_errno_rc(rc);
+    rc = log_commit_load(s->dir, s->opts.read_only, &img, &info, err, errlen);
+    if (rc != SPOOL_OK)
         goto out;
-    } else {
-        rc = log_commit_image_decode(raw, rawlen, &img, why, sizeof why);
-        if (rc != SPOOL_OK) {
-            util_errf(err, errlen, "log: %s is damaged: %s; restore it from a backup",
-                      s->commit_path, why);
-            goto out;
-        }
+    cpath = info.found == 1 ? s->commit_path : s->journal_path;
+    if (info.found == 0 && log_any_segment_bytes(s)) {
+        util_errf(err, errlen, "log: %s is missing but segments under %s hold data: "
+                  "the commit record was lost; restore it from a backup", s->journal_path,
+                  s->topics_dir);
+        rc = LOG_ECORRUPT;
+        goto out;
     }
+    if (info.damaged_copies > 0)
+        log_warn(s, "log: %s: %llu commit record(s) had one damaged copy, the first at "
+                 "byte %llu; the intact twin was used%s. The disk may be failing: run "
+                 "'spool verify' and check it", s->journal_path,
+                 (unsigned long long)info.damaged_copies,
+                 (unsigned long long)info.damaged_at,
+                 s->opts.read_only ? "" : " and the journal is rewritten");
+    if (info.unsynced_cut)
+        log_warn(s, "log: %s: the records from byte %llu on were never made durable and "
+                 "did not survive a machine crash (interval or none durability); the log "
+                 "continues from the last one before them", s->journal_path,
+                 (unsigned long long)info.bad_at);
     s->seq = img.seq;
     s->sources = img.sources;
     s->nsources = s->capsources = img.nsources;
@@ -1393,7 +1423,7 @@ static int log_recover(log_store *s, char *err, size_t errlen)
                 continue;
             util_errf(err, errlen, "log: %s lists %s/%d with committed end offset %lld but "
                       "%s/%s/TOPIC is missing or has fewer partitions; restore the topic "
-                      "from a backup", s->commit_path, e->topic, e->partition,
+                      "from a backup", cpath, e->topic, e->partition,
                       (long long)e->end_offset, s->topics_dir, e->topic);
             rc = LOG_ECORRUPT;
             goto out;
@@ -1411,33 +1441,17 @@ static int log_recover(log_store *s, char *err, size_t errlen)
             log_partition *p = &t->parts[j];
             if (p->recovered)
                 continue;
-            /* Not in COMMIT: nothing of it was ever committed. */
+            /* Not in the commit point: nothing of it was ever committed. */
             p->recovered = 1;
             rc = log_partition_load(s, p, NULL, &rewrite, err, errlen);
             if (rc != SPOOL_OK)
                 goto out;
         }
     }
-    if (!s->opts.read_only && (raw == NULL || rewrite)) {
-        /* First open: an empty COMMIT, so that its later absence means loss. After a
-         * lenient cut of non-durable data: the new ends. */
-        uint8_t *image = NULL;
-        size_t image_len = 0;
-        rc = log_commit_image_encode(s, 0, s->seq, s->sources, s->nsources, &image,
-                                     &image_len);
-        if (rc == SPOOL_OK) {
-            int e = util_atomic_replace_file(s->commit_path, image, image_len);
-            if (e != 0) {
-                util_errf(err, errlen, "log: cannot write %s: %s", s->commit_path,
-                          strerror(-e));
-                rc = log_errno_rc(e);
-            }
-        }
-        free(image);
-    }
+    if (!s->opts.read_only)
+        rc = log_journal_begin(s, &info, err, errlen);
 out:
     log_commit_image_free(&img);
-    free(raw);
     return rc;
 }
 
@@ -1470,6 +1484,8 @@ int log_open_ex(const char *dir, const log_open_opts *opts, log_store **out, cha
     s->lock_fd = -1;
     s->dir = strdup(dir);
     s->commit_path = log_pathf("%s/COMMIT", dir);
+    s->journal_path = log_pathf("%s/COMMIT.journal", dir);
+    s->jfd = -1;
     s->topics_dir = log_pathf("%s/topics", dir);
     lock_path = log_pathf("%s/LOCK", dir);
     /* The clock of data_cv is monotonic so that log_wait() ignores wall-clock jumps. */
@@ -1480,8 +1496,8 @@ int log_open_ex(const char *dir, const log_open_opts *opts, log_store **out, cha
     pthread_cond_init(&s->data_cv, &ca);
     pthread_cond_init(&s->maint_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (s->dir == NULL || s->commit_path == NULL || s->topics_dir == NULL ||
-        lock_path == NULL) {
+    if (s->dir == NULL || s->commit_path == NULL || s->journal_path == NULL ||
+        s->topics_dir == NULL || lock_path == NULL) {
         rc = SPOOL_ENOMEM;
         goto out;
     }
@@ -1570,6 +1586,8 @@ void log_close(log_store *s)
         free(s->sources[i].pos);
     }
     free(s->sources);
+    if (s->jfd >= 0)
+        close(s->jfd);
     /* Closing the descriptor releases the flock. */
     if (s->lock_fd >= 0)
         close(s->lock_fd);
@@ -1579,6 +1597,7 @@ void log_close(log_store *s)
     pthread_cond_destroy(&s->maint_cv);
     free(s->dir);
     free(s->commit_path);
+    free(s->journal_path);
     free(s->topics_dir);
     free(s);
 }

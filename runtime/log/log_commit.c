@@ -1,4 +1,4 @@
-/* log_commit.c - transactions, group commit and the COMMIT record.
+/* log_commit.c - transactions, group commit and the commit record.
  *
  * A log_txn encodes records as they are added, one growing batch per partition (a new
  * batch starts when one would pass LOG_MAX_BATCH_BYTES), so that committing is only a
@@ -6,16 +6,21 @@
  *
  * Group commit: committers queue a request under s->mu; whoever finds no leader becomes
  * it, takes the whole queue, plans it under the lock (assigns offsets and file
- * positions, encodes the next COMMIT image), then drops the lock for the I/O: pwrite
- * every batch, fdatasync each touched segment once, atomically replace COMMIT. Only
- * then, under the lock again, does it publish the new committed ends and positions and
- * wake the group. Nothing a reader can see changes before COMMIT is durable.
+ * positions, encodes the group's commit record), then drops the lock for the I/O:
+ * pwrite every batch, fdatasync each touched segment once, then append the commit
+ * record to the journal and fdatasync it (log_journal.c). Only then, under the lock
+ * again, does it publish the new committed ends and positions and wake the group.
+ * Nothing a reader can see changes before the commit record is durable.
  *
- * Failures: ENOSPC/EDQUOT anywhere before COMMIT's rename leaves nothing committed; the
- * appended bytes are cut back with ftruncate so the next group starts from the same
- * committed end. Anything else (EIO on write or fdatasync, a failed rename or directory
- * fsync) marks the store failed: the kernel may have dropped the dirty pages, so no
- * fsync is ever retried and every later commit returns LOG_EIO (reliability.md A5).
+ * The two fdatasyncs stay in that order: a journal record durable before the data it
+ * names would, after a crash between them, name bytes that are not there, and recovery
+ * could not tell that from rot of acknowledged data.
+ *
+ * Failures: ENOSPC/EDQUOT anywhere before the commit record is written leaves nothing
+ * committed; the appended bytes are cut back with ftruncate so the next group starts
+ * from the same committed end. Anything else (EIO on write or fdatasync, a failed new
+ * journal file) marks the store failed: the kernel may have dropped the dirty pages, so
+ * no fsync is ever retried and every later commit returns LOG_EIO (reliability.md A5).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -241,73 +246,6 @@ static void log_sources_free(log_source_pos *v, size_t n)
     free(v);
 }
 
-int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
-                            const log_source_pos *sources, size_t nsources,
-                            uint8_t **out, size_t *outlen)
-{
-    size_t len = UTIL_META_HDR + 8 + 4 + 4, nentries = 0;
-    uint8_t *buf, *p;
-
-    for (size_t i = 0; i < s->ntopics; i++) {
-        if (s->topics[i] == s->exclude)
-            continue;
-        len += (size_t)s->topics[i]->count * (2 + strlen(s->topics[i]->name) + 4 + 40);
-        nentries += (size_t)s->topics[i]->count;
-    }
-    for (size_t i = 0; i < nsources; i++)
-        len += 2 + strlen(sources[i].name) + 4 + sources[i].len;
-    if (len > LOG_MAX_COMMIT_BYTES || nentries > UINT32_MAX)
-        return SPOOL_EINVAL;
-    buf = malloc(len);
-    if (buf == NULL)
-        return SPOOL_ENOMEM;
-    p = buf + UTIL_META_HDR;
-    util_put_u64(p, seq);
-    p += 8;
-    util_put_u32(p, (uint32_t)nentries);
-    p += 4;
-    for (size_t i = 0; i < s->ntopics; i++) {
-        const log_topic *t = s->topics[i];
-        size_t nl = strlen(t->name);
-        if (t == s->exclude)
-            continue;
-        for (int32_t j = 0; j < t->count; j++) {
-            const log_partition *lp = &t->parts[j];
-            int planned = gen != 0 && lp->plan_gen == gen;
-            const log_segment *act = lp->nsegs ? log_active(lp) : NULL;
-            int64_t end = planned ? lp->plan_end : lp->end_offset;
-            util_put_u16(p, (uint16_t)nl);
-            memcpy(p + 2, t->name, nl);
-            p += 2 + nl;
-            util_put_u32(p, (uint32_t)j);
-            util_put_u64(p + 4, (uint64_t)end);
-            util_put_u64(p + 12, (uint64_t)(planned ? lp->plan_seg->base : act ? act->base : 0));
-            util_put_u64(p + 20, planned ? lp->plan_pos : act ? act->size : 0);
-            util_put_u64(p + 28, (uint64_t)(planned ? lp->plan_start : lp->start_offset));
-            util_put_u64(p + 36, (uint64_t)(planned && lp->plan_sync ? end : lp->durable_end));
-            p += 44;
-        }
-    }
-    util_put_u32(p, (uint32_t)nsources);
-    p += 4;
-    for (size_t i = 0; i < nsources; i++) {
-        size_t nl = strlen(sources[i].name);
-        util_put_u16(p, (uint16_t)nl);
-        memcpy(p + 2, sources[i].name, nl);
-        p += 2 + nl;
-        util_put_u32(p, (uint32_t)sources[i].len);
-        p += 4;
-        if (sources[i].len > 0)
-            memcpy(p, sources[i].pos, sources[i].len);
-        p += sources[i].len;
-    }
-    util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION);
-    *out = buf;
-    *outlen = len;
-    return SPOOL_OK;
-}
-
-
 void log_commit_image_free(log_commit_image *img)
 {
     for (size_t i = 0; i < img->count; i++)
@@ -340,16 +278,24 @@ static char *log_take_name(const uint8_t **p, const uint8_t *end)
 int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *img,
                             char *why, size_t whylen)
 {
-    const uint8_t *p, *end = buf + len;
     uint16_t version;
-    uint32_t n;
-    int rc = LOG_ECORRUPT;
 
     memset(img, 0, sizeof *img);
     if (util_meta_check(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION, &version, why,
                         whylen) != 0)
         return LOG_ECORRUPT;
-    p = buf + UTIL_META_HDR;
+    return log_commit_body_decode(buf, len, UTIL_META_HDR, version, img, why, whylen);
+}
+
+int log_commit_body_decode(const uint8_t *buf, size_t len, size_t at_body, uint16_t version,
+                           log_commit_image *img, char *why, size_t whylen)
+{
+    const uint8_t *p, *end = buf + len;
+    uint32_t n;
+    int rc = LOG_ECORRUPT;
+
+    memset(img, 0, sizeof *img);
+    p = buf + at_body;
     if (end - p < 12) {
         util_errf(why, whylen, "body cut short at byte %zu", (size_t)(p - buf));
         goto out;
@@ -491,7 +437,7 @@ static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, 
 
 /* The I/O of one group, run by the leader without s->mu: new segment files first,
  * then every batch, then the sealing of rolled segments (fdatasync and .index), then
- * the fdatasync of every partition that wants it, then COMMIT. */
+ * the fdatasync of every partition that wants it, then the commit record. */
 static int log_group_io(log_store *s, log_commit_req *group, log_partition **touched,
                         size_t ntouched, const uint8_t *image, size_t image_len, int sync,
                         char *why, size_t whylen)
@@ -579,11 +525,12 @@ static int log_group_io(log_store *s, log_commit_req *group, log_partition **tou
     if (e != 0) {
         if (log_is_nospace(e)) {
             util_errf(why, whylen, "log: disk full writing %s (%s): nothing committed; free "
-                      "space, then retry", s->commit_path, strerror(e));
+                      "space, then retry", s->journal_path, strerror(e));
             return log_cut_back(s, touched, ntouched, why, whylen);
         }
-        util_errf(why, whylen, "log: replacing %s failed (%s); the store is stopped to "
-                  "protect data, restart the worker to recover from disk", s->commit_path,
+        util_errf(why, whylen, "log: writing the commit record to %s failed (%s); the store "
+                  "is stopped to protect data, restart the worker to recover from disk",
+                  s->journal_path,
                   strerror(e));
         return LOG_EIO;
     }
@@ -651,6 +598,39 @@ out_n:
 out:
     if (v != NULL)
         log_sources_free(v, n);
+    return rc;
+}
+
+/* The group's commit record: the partitions it touched and the positions it changed
+ * (shallow copies of next's entries), or a snapshot when the journal file is full. */
+static int log_commit_record(log_store *s, log_commit_req *group, uint64_t gen,
+                             const log_source_pos *next, size_t nnext, uint8_t **out,
+                             size_t *outlen)
+{
+    log_source_pos stack[8], *changed = stack;
+    size_t nchanged = 0;
+    int rc;
+
+    if (nnext > 8) {
+        changed = calloc(nnext, sizeof *changed);
+        if (changed == NULL)
+            return SPOOL_ENOMEM;
+    }
+    for (size_t k = 0; k < nnext; k++) {
+        int hit = 0;
+        for (log_commit_req *r = group; r && !hit; r = r->next) {
+            if (r->rc != SPOOL_OK)
+                continue;
+            for (size_t i = 0; i < r->txn->npos && !hit; i++)
+                hit = strcmp(r->txn->positions[i].name, next[k].name) == 0;
+        }
+        if (hit)
+            changed[nchanged++] = next[k];
+    }
+    rc = log_commit_delta_encode(s, gen, s->seq + 1, changed, nchanged, next, nnext, out,
+                                 outlen);
+    if (changed != stack)
+        free(changed);
     return rc;
 }
 
@@ -828,7 +808,7 @@ void log_group_run(log_store *s, log_commit_req *group)
     }
     rc = log_sources_next(s, group, &next, &nnext);
     if (rc == SPOOL_OK)
-        rc = log_commit_image_encode(s, gen, s->seq + 1, next, nnext, &image, &image_len);
+        rc = log_commit_record(s, group, gen, next, nnext, &image, &image_len);
     if (rc != SPOOL_OK)
         goto finish;
 
@@ -915,19 +895,19 @@ int log_commit(log_store *s, log_txn *txn)
     return req.rc;
 }
 
-int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size_t *outlen)
+size_t log_commit_body_len(const log_commit_image *img)
 {
-    size_t len = UTIL_META_HDR + 8 + 4 + 4;
-    uint8_t *buf, *p;
+    size_t len = 8 + 4 + 4;
 
     for (size_t i = 0; i < img->count; i++)
         len += 2 + strlen(img->entries[i].topic) + 4 + 40;
     for (size_t i = 0; i < img->nsources; i++)
         len += 2 + strlen(img->sources[i].name) + 4 + img->sources[i].len;
-    buf = malloc(len);
-    if (buf == NULL)
-        return SPOOL_ENOMEM;
-    p = buf + UTIL_META_HDR;
+    return len;
+}
+
+uint8_t *log_commit_body_put(uint8_t *p, const log_commit_image *img)
+{
     util_put_u64(p, img->seq);
     util_put_u32(p + 8, (uint32_t)img->count);
     p += 12;
@@ -958,6 +938,17 @@ int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size
             memcpy(p, img->sources[i].pos, img->sources[i].len);
         p += img->sources[i].len;
     }
+    return p;
+}
+
+int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size_t *outlen)
+{
+    size_t len = UTIL_META_HDR + log_commit_body_len(img);
+    uint8_t *buf = malloc(len);
+
+    if (buf == NULL)
+        return SPOOL_ENOMEM;
+    log_commit_body_put(buf + UTIL_META_HDR, img);
     util_meta_seal(buf, len, LOG_COMMIT_MAGIC, LOG_COMMIT_VERSION);
     *out = buf;
     *outlen = len;

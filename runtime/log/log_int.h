@@ -30,6 +30,18 @@
 #define LOG_BATCH_HDR 48u
 #define LOG_MAX_COMMIT_BYTES (256u * 1024u * 1024u)
 
+/* The commit journal, DATA_DIR/COMMIT.journal (log_journal.c, docs/log-format.md). */
+#define LOG_JOURNAL_FILE_MAGIC 0x464a5053u /* "SPJF": the file's 24-byte header */
+#define LOG_JOURNAL_REC_MAGIC 0x524a5053u  /* "SPJR": one copy of a commit record */
+#define LOG_JOURNAL_VERSION 1u
+#define LOG_JOURNAL_HDR 24u                /* frame + u64 sequence of the first record */
+#define LOG_JREC_HDR (UTIL_META_HDR + 24u) /* frame + sequence, synced, kind, reserved */
+#define LOG_JREC_SNAPSHOT 1u               /* the whole committed state */
+#define LOG_JREC_DELTA 2u                  /* the partitions and sources that changed */
+#define LOG_JOURNAL_MIN_BYTES (64u * 1024u)       /* a new file's zero-filled size */
+#define LOG_JOURNAL_MAX_BYTES (4u * 1024u * 1024u) /* grown up to, then a new file */
+#define LOG_MAX_JOURNAL_READ ((size_t)2 * LOG_MAX_COMMIT_BYTES + 2 * LOG_JOURNAL_MAX_BYTES)
+
 /* ---- Batch codec (log_batch.c) ------------------------------------------------- */
 
 typedef struct log_batch_hdr {
@@ -252,11 +264,12 @@ typedef struct log_commit_req {
 typedef enum log_io_op {
     LOG_IO_APPEND,            /* pwrite of a batch into a segment */
     LOG_IO_SYNC,              /* fdatasync of a segment */
-    LOG_IO_COMMIT,            /* replace of COMMIT */
+    LOG_IO_COMMIT,            /* a commit record: journal append, or a new journal file */
     LOG_IO_TRUNCATE,          /* cutting back an uncommitted append */
     LOG_IO_ROLL,              /* creating a new segment file (and its directory fsync) */
     LOG_IO_INDEX,             /* writing a sealed segment's .index file */
     LOG_IO_UNLINK,            /* deleting a segment (retention, topic delete) */
+    LOG_IO_COMMIT_SYNC,       /* fdatasync of the commit journal after an append */
     LOG_IO_OPS
 } log_io_op;
 typedef int (*log_fault_fn)(void *ctx, log_io_op op, const char *path);
@@ -267,7 +280,13 @@ typedef struct log_syncer log_syncer;
 
 struct log_store {
     char *dir;
-    char *commit_path;
+    char *commit_path;        /* the legacy COMMIT file: read, converted, removed */
+    char *journal_path;       /* COMMIT.journal */
+    int jfd;                  /* leader only: the journal, -1 when read-only */
+    uint64_t jpos;            /* leader only: where the next record goes */
+    uint64_t jcap;            /* leader only: bytes zero-filled (preallocated) */
+    uint64_t jseq;            /* leader only: the last record's journal sequence */
+    uint64_t jsynced;         /* leader only: bytes of the journal made durable */
     char *topics_dir;
     int lock_fd;
     log_open_opts opts;
@@ -330,9 +349,15 @@ void log_group_run(log_store *s, log_commit_req *group);
 void log_lead_locked(log_store *s);
 void log_unlead_locked(log_store *s);
 
-/* Writes COMMIT for the committed state (plus plans of group gen), durably when sync;
- * called by the leader without s->mu. -errno on failure. */
-int log_write_commit(log_store *s, const uint8_t *image, size_t len, int sync);
+/* Appends a commit record (from log_commit_image_encode or log_commit_delta_encode) to
+ * the journal, fdatasynced when sync; a snapshot that does not fit starts a new journal
+ * file instead. The leader, without s->mu. 0, or -errno: ENOSPC/EDQUOT mean nothing was
+ * committed, anything else is fatal. */
+int log_write_commit(log_store *s, const uint8_t *rec, size_t len, int sync);
+
+/* Starts a new journal file holding the snapshot record rec (temp file, zero-filled,
+ * fsync, rename, directory fsync) and makes it the store's. The leader. 0 or -errno. */
+int log_journal_start(log_store *s, const uint8_t *rec, size_t len);
 
 /* Makes everything committed durable: fdatasync of each dirty segment, then a durable
  * COMMIT. Caller is the leader and holds s->mu (dropped during the I/O). */
@@ -378,7 +403,13 @@ typedef struct log_commit_image {
     size_t count;
     log_source_pos *sources;
     size_t nsources;
+    size_t capentries;        /* journal replay only */
+    size_t capsources;
 } log_commit_image;
+
+/* Decodes a COMMIT body (version 1 or 2 layout) at buf + at_body up to buf + len. */
+int log_commit_body_decode(const uint8_t *buf, size_t len, size_t at_body, uint16_t version,
+                           log_commit_image *img, char *why, size_t whylen);
 
 /* Decodes the bytes of a COMMIT file. SPOOL_OK, SPOOL_ENOMEM, or LOG_ECORRUPT with a
  * reason (no file name). Never reads outside [buf, buf + len). */
@@ -386,14 +417,74 @@ int log_commit_image_decode(const uint8_t *buf, size_t len, log_commit_image *im
                             char *why, size_t whylen);
 void log_commit_image_free(log_commit_image *img);
 
-/* Encodes a decoded image again (repair). *out malloc'd. */
+/* The byte length of img's COMMIT body, and writing it at p (returns its end). */
+size_t log_commit_body_len(const log_commit_image *img);
+uint8_t *log_commit_body_put(uint8_t *p, const log_commit_image *img);
+
+/* Encodes a decoded image as a legacy COMMIT file (version 2; tests make legacy data
+ * directories with it). *out malloc'd. */
 int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size_t *outlen);
 
-/* Encodes a COMMIT file for the store's current committed state (caller holds s->mu),
- * with each partition's plan_* values when plan_gen == gen (its durable end too when
- * plan_sync), and the given positions; s->exclude is left out. *out is malloc'd. */
+/* Encodes a snapshot commit record (both copies) for the store's current committed
+ * state (caller is the leader and holds s->mu), with each partition's plan_* values
+ * when plan_gen == gen (its durable end too when plan_sync), and the given positions
+ * (all of them); s->exclude is left out. Its journal sequence is s->jseq + 1. *out is
+ * malloc'd. */
 int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
                             const log_source_pos *sources, size_t nsources,
                             uint8_t **out, size_t *outlen);
+
+/* Encodes a delta commit record: only the partitions planned in gen and the changed
+ * positions. When it would not fit in the journal file even at its largest size, a
+ * snapshot (with all positions) is encoded instead. Same conditions as above. */
+int log_commit_delta_encode(log_store *s, uint64_t gen, uint64_t seq,
+                            const log_source_pos *changed, size_t nchanged,
+                            const log_source_pos *all, size_t nall,
+                            uint8_t **out, size_t *outlen);
+
+/* ---- The commit journal (log_journal.c) --------------------------------------- */
+
+/* What reading the commit point found. */
+typedef struct log_journal_info {
+    int found;                /* 0 nothing, 1 the legacy COMMIT file, 2 the journal */
+    uint64_t records;         /* valid records replayed */
+    uint64_t last_jseq;       /* the last one's journal sequence */
+    uint64_t end;             /* the byte after it */
+    uint64_t size;            /* the file's size */
+    int torn;                 /* non-zero bytes past end and nothing valid: a torn append */
+    uint64_t damaged_copies;  /* records with one bad copy whose twin was intact */
+    uint64_t damaged_at;      /* byte of the first such bad copy */
+    int unsynced_cut;         /* a bad record at end was never made durable (power cut
+                               * in interval/none): it and later ones were ignored */
+    uint64_t bad_at;          /* LOG_ECORRUPT: byte of the damaged record or header */
+} log_journal_info;
+
+/* Decodes a whole journal file: replays its records into img (every partition and
+ * source as of the last valid record). A torn tail (nothing valid past the last good
+ * record) ends it quietly; a bad record followed by valid ones is LOG_ECORRUPT with a
+ * reason naming the byte (also in info->bad_at). Never reads outside [buf, buf + len).
+ * The entry point for the journal fuzz target. */
+int log_journal_decode(const uint8_t *buf, size_t len, log_commit_image *img,
+                       log_journal_info *info, char *why, size_t whylen);
+
+/* Reads the commit point of data directory dir: COMMIT.journal, else the legacy COMMIT,
+ * else nothing (info->found 0). A reader beside a running writer (read_only) reads the
+ * journal again before believing damage: appends never rewrite earlier bytes. SPOOL_OK,
+ * SPOOL_ENOMEM, LOG_EIO, or LOG_ECORRUPT with file and byte in err. */
+int log_commit_load(const char *dir, int read_only, log_commit_image *img,
+                    log_journal_info *info, char *err, size_t errlen);
+
+/* Encodes a snapshot record of img with journal sequence jseq (both copies). */
+int log_journal_encode_img(const log_commit_image *img, uint64_t jseq, uint8_t **out,
+                           size_t *outlen);
+
+/* Writes a new journal file at path holding one record (tmp, zero-filled to at least
+ * cap, fsync, rename, directory fsync). *fd_out (when not NULL) gets it open read-write
+ * and *cap_out its size. 0 or -errno; ENOSPC before the rename changes nothing. */
+int log_journal_file_new(const char *path, const uint8_t *rec, size_t len, uint64_t cap,
+                         int *fd_out, uint64_t *cap_out);
+
+/* Tests only: the sizes of journal files this process starts (min) and grows to (max). */
+void log_journal_set_sizes(uint64_t min_bytes, uint64_t max_bytes);
 
 #endif /* SPOOL_LOG_INT_H */

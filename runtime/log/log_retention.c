@@ -138,7 +138,7 @@ int log_retention_locked(log_store *s, int64_t now_ms)
     pthread_mutex_lock(&s->mu);
     if (e != 0) {
         util_errf(s->last_error, sizeof s->last_error, "log: retention could not write %s "
-                  "(%s); nothing deleted", s->commit_path, strerror(-e));
+                  "(%s); nothing deleted", s->journal_path, strerror(-e));
         rc = e == -ENOSPC || e == -EDQUOT ? LOG_ENOSPC : LOG_EIO;
         if (rc == LOG_EIO)
             s->failed = 1; /* the rename may or may not be durable now */

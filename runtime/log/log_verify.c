@@ -38,8 +38,9 @@ typedef struct log_vctx {
     void *ctx;
     int damage;
     int repair;
-    int changed;              /* repair changed COMMIT */
+    int changed;              /* repair changed the commit point */
     log_commit_image img;
+    log_journal_info info;
 } log_vctx;
 
 static void log_vreport(log_vctx *v, int kind, const char *topic, int32_t partition,
@@ -91,6 +92,35 @@ done:
     return rc;
 }
 
+/* Persists v->img as a new commit journal (a snapshot; a legacy COMMIT is removed
+ * after it is durable). *path gets the journal's path. 0 or -errno. */
+static int log_verify_write_commit(log_vctx *v, char **path)
+{
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    char *legacy = NULL;
+    int rc;
+
+    if (asprintf(path, "%s/COMMIT.journal", v->dir) < 0) {
+        *path = NULL;
+        return -ENOMEM;
+    }
+    if (log_journal_encode_img(&v->img, v->info.last_jseq + 1, &rec, &len) != SPOOL_OK)
+        return -ENOMEM;
+    rc = log_journal_file_new(*path, rec, len, LOG_JOURNAL_MIN_BYTES, NULL, NULL);
+    free(rec);
+    if (rc == 0) {
+        v->info.last_jseq++;
+        v->info.found = 2;
+        if (asprintf(&legacy, "%s/COMMIT", v->dir) < 0)
+            return -ENOMEM;
+        if (unlink(legacy) == 0)
+            rc = util_fsync_dir(v->dir);
+        free(legacy);
+    }
+    return rc;
+}
+
 /* Cuts partition dir back to (seg_base, cut_pos, cut_end), quarantining first. */
 static int log_repair_partition(log_vctx *v, log_commit_entry *e, const char *pdir,
                                 const int64_t *bases, size_t nbases, size_t bad,
@@ -124,14 +154,10 @@ static int log_repair_partition(log_vctx *v, log_commit_entry *e, const char *pd
         e->seg_len = cut_pos;
         if (e->durable_end > cut_end)
             e->durable_end = cut_end;
-        if (asprintf(&commit, "%s/COMMIT", v->dir) < 0)
-            rc = -ENOMEM;
-        else if (log_commit_image_encode_img(&v->img, &image, &len) != SPOOL_OK)
-            rc = -ENOMEM;
-        else
-            rc = util_atomic_replace_file(commit, image, len);
-        free(image);
+        rc = log_verify_write_commit(v, &commit);
         free(commit);
+        (void)image;
+        (void)len;
     }
     for (size_t i = bad; i < nbases && rc == 0; i++) {
         char *path = NULL, *idx = NULL;
@@ -314,11 +340,9 @@ static void log_verify_partition(log_vctx *v, const char *tdir, const char *topi
 int log_verify(const char *dir, int repair, log_finding_fn fn, void *ctx, char *err,
                size_t errlen)
 {
-    log_vctx v = {dir, fn, ctx, 0, repair, 0, {0}};
+    log_vctx v = {dir, fn, ctx, 0, repair, 0, {0}, {0}};
     char *commit = NULL, *topics = NULL, *lock = NULL;
-    void *raw = NULL;
-    size_t rawlen = 0;
-    char why[256];
+    char why[1024];
     int lock_fd = -1, rc = SPOOL_OK;
     DIR *d = NULL;
     struct dirent *de;
@@ -337,23 +361,66 @@ int log_verify(const char *dir, int repair, log_finding_fn fn, void *ctx, char *
             goto out;
         }
     }
-    rc = util_read_file(commit, LOG_MAX_COMMIT_BYTES, &raw, &rawlen);
-    if (rc == -ENOENT) {
+    {
         struct stat st;
         if (stat(dir, &st) != 0) {
             util_errf(err, errlen, "verify: no data directory %s", dir);
             rc = LOG_ENOTOPIC;
             goto out;
         }
-        log_vreport(&v, 0, NULL, -1, commit, 0, -1, -1, "no COMMIT: nothing was committed");
-    } else if (rc != 0) {
-        log_vreport(&v, 1, NULL, -1, commit, 0, -1, -1, "cannot read: %s", strerror(-rc));
-    } else if (log_commit_image_decode(raw, rawlen, &v.img, why, sizeof why) != SPOOL_OK) {
-        log_vreport(&v, 1, NULL, -1, commit, 0, -1, -1, "COMMIT is damaged: %s", why);
+    }
+    rc = log_commit_load(dir, !repair, &v.img, &v.info, why, sizeof why);
+    free(commit);
+    commit = NULL;
+    if (asprintf(&commit, "%s/%s", dir, v.info.found == 1 ? "COMMIT" : "COMMIT.journal") < 0) {
+        rc = SPOOL_ENOMEM;
+        goto out;
+    }
+    if (rc == SPOOL_ENOMEM) {
+        goto out;
+    } else if (rc == LOG_ECORRUPT) {
+        log_vreport(&v, 1, NULL, -1, commit, v.info.bad_at, -1, -1, "%s", why);
+    } else if (rc != SPOOL_OK) {
+        log_vreport(&v, 1, NULL, -1, commit, 0, -1, -1, "%s", why);
+    } else if (v.info.found == 0) {
+        log_vreport(&v, 0, NULL, -1, commit, 0, -1, -1, "no commit journal (and no legacy "
+                    "COMMIT): nothing was committed");
     } else {
-        log_vreport(&v, 0, NULL, -1, commit, 0, -1, -1, "COMMIT ok: sequence %" PRIu64
-                    ", %zu partitions, %zu source positions", v.img.seq, v.img.count,
+        log_vreport(&v, 0, NULL, -1, commit, v.info.end, -1, -1, "%s ok: %" PRIu64
+                    " record(s), commit sequence %" PRIu64 ", %zu partitions, %zu source "
+                    "positions", v.info.found == 1 ? "COMMIT (legacy format, converted "
+                    "by the next open)" : "commit journal",
+                    v.info.found == 1 ? (uint64_t)1 : v.info.records, v.img.seq, v.img.count,
                     v.img.nsources);
+        if (v.info.damaged_copies > 0) {
+            log_vreport(&v, 1, NULL, -1, commit, v.info.damaged_at, -1, -1, "%" PRIu64
+                        " commit record(s) have one damaged copy, the first at byte %" PRIu64
+                        "; the intact twin holds the record, so nothing is lost, but the "
+                        "disk may be failing (the next open of the worker, or --repair, "
+                        "rewrites the journal)", v.info.damaged_copies, v.info.damaged_at);
+            if (repair) {
+                char *path = NULL;
+                int e = log_verify_write_commit(&v, &path);
+                if (e == 0) {
+                    v.damage--;
+                    log_vreport(&v, 0, NULL, -1, path, 0, -1, -1, "REPAIRED: the commit "
+                                "journal was rewritten from the intact copies");
+                } else {
+                    log_vreport(&v, 1, NULL, -1, path ? path : commit, 0, -1, -1,
+                                "repair failed: %s", strerror(-e));
+                }
+                free(path);
+            }
+        }
+        if (v.info.unsynced_cut)
+            log_vreport(&v, 0, NULL, -1, commit, v.info.bad_at, -1, -1, "records from byte "
+                        "%" PRIu64 " on were never made durable (a machine crash under "
+                        "interval or none durability): the log ends before them",
+                        v.info.bad_at);
+        else if (v.info.torn)
+            log_vreport(&v, 0, NULL, -1, commit, v.info.end, -1, -1, "a torn, "
+                        "unacknowledged record after byte %" PRIu64 " (a crash while "
+                        "appending; the next open drops it)", v.info.end);
     }
     rc = SPOOL_OK;
     d = opendir(topics);
@@ -400,7 +467,6 @@ out:
     if (lock_fd >= 0)
         close(lock_fd);
     log_commit_image_free(&v.img);
-    free(raw);
     free(commit);
     free(topics);
     free(lock);
