@@ -460,7 +460,7 @@ static int log_twin_ok(const uint8_t *buf, size_t len, size_t pos, size_t twin, 
 /* 1 when the twin differs from the copy at pos only where the twin holds zeros. */
 static int log_twin_torn(const uint8_t *buf, size_t len, size_t pos, size_t twin, size_t clen)
 {
-    for (size_t i = 0; i < clen; i++) {
+    for (size_t i = 0; i < log_pad8(clen); i++) {
         if (twin + i >= len)
             return 1;
         if (buf[twin + i] != buf[pos + i] && buf[twin + i] != 0)

@@ -1,6 +1,9 @@
 /* test_log_recovery.c - what log_open() does with what a crash or bit rot leaves:
  * torn and uncommitted tails are cut back to the committed end, damage below it is
- * refused with LOG_ECORRUPT naming the file and byte, and nothing is changed on disk. */
+ * refused with LOG_ECORRUPT naming the file and byte, and nothing is changed on disk.
+ * The commit journal likewise: a torn last record is dropped, a copy damaged beside an
+ * intact twin is reported and the twin used, a bad record followed by good ones is
+ * LOG_ECORRUPT; a legacy COMMIT file opens and is converted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +25,7 @@ typedef struct fixture {
     char err[1024];
     long long bounds[16]; /* segment size after each commit */
     int nbatches;
-    unsigned char *commit3;  /* COMMIT as it was after the three committed batches */
+    unsigned char *commit3;  /* the journal as it was after the three committed batches */
     size_t commit3_len;
     test_rng rng;
 } fixture;
@@ -49,7 +52,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     f->dir = test_tmpdir();
     f->seg = test_path(f->dir, SEG);
-    f->commit = test_path(f->dir, "COMMIT");
+    f->commit = test_path(f->dir, "COMMIT.journal");
     f->rng.s = test_seed("test_log_recovery");
     if (log_open(f->dir, &f->s, f->err, sizeof f->err) != SPOOL_OK ||
         log_topic_create(f->s, "t", 1, f->err, sizeof f->err) != SPOOL_OK)
@@ -284,30 +287,175 @@ static void test_committed_data_missing(void **state)
     free(orig);
 }
 
-static void test_damaged_commit(void **state)
+static void count_warning(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+/* The byte ranges of the records in a journal image: start of copy A, padded copy
+ * length (copy B starts at start + plen). Returns the count. */
+static int journal_records(const unsigned char *j, size_t len, size_t *start, size_t *plen,
+                           int max)
+{
+    size_t pos = LOG_JOURNAL_HDR;
+    int n = 0;
+
+    while (n < max && pos + LOG_JREC_HDR <= len && util_get_u32(j + pos) == LOG_JOURNAL_REC_MAGIC) {
+        start[n] = pos;
+        plen[n] = (util_get_u32(j + pos + 8) + 7) & ~(size_t)7;
+        pos += 2 * plen[n];
+        n++;
+    }
+    return n;
+}
+
+static void test_damaged_journal(void **state)
 {
     fixture *f = *state;
-    size_t len;
+    size_t len, start[8], plen[8];
     unsigned char *orig = test_slurp(f->commit, &len);
+    int n = journal_records(orig, len, start, plen, 8), silent = 0, reported = 0;
+    size_t end;
+    log_open_opts o = {0};
+    int warnings = 0;
 
-    for (size_t at = 0; at < len; at++) {
+    o.warn = count_warning;
+    o.warn_ctx = &warnings;
+    /* The first open's snapshot and three deltas, each written twice. */
+    assert_int_equal(n, 4);
+    end = start[n - 1] + 2 * plen[n - 1];
+    for (size_t at = 0; at < end; at++) {
         unsigned char *c = malloc(len);
         memcpy(c, orig, len);
-        c[at] ^= 0x01;
+        c[at] ^= (unsigned char)(1u << (at % 8));
         test_spit(f->commit, c, len);
-        expect_corrupt(f, "COMMIT");
+        if (at < LOG_JOURNAL_HDR) {
+            expect_corrupt(f, "COMMIT.journal");
+            assert_non_null(strstr(f->err, "header"));
+        } else {
+            /* One copy of one record: the twin holds it, nothing is lost, and the
+             * damage is reported unless it only looks like an unwritten sector (a
+             * byte of the last record's second copy turned to zero). */
+            warnings = 0;
+            if (log_open_ex(f->dir, &o, &f->s, f->err, sizeof f->err) != SPOOL_OK)
+                fail_msg("flip at journal byte %zu: %s", at, f->err);
+            assert_int_equal(log_end_offset(f->s, "t", 0), 12);
+            assert_int_equal(count_records(f), 12);
+            log_close(f->s);
+            f->s = NULL;
+            if (warnings == 0) {
+                if (!(at >= start[n - 1] + plen[n - 1] && c[at] == 0))
+                    fail_msg("flip at journal byte %zu (0x%02x) not reported", at, c[at]);
+                silent++;
+            } else {
+                reported++;
+            }
+        }
         free(c);
     }
-    test_spit(f->commit, orig, len - 1);
-    expect_corrupt(f, "COMMIT");
-    test_spit(f->commit, orig, 0);
-    expect_corrupt(f, "COMMIT");
+    fprintf(stderr, "journal flips: %d reported, %d read as a torn zero sector\n", reported,
+            silent);
+    /* Both copies of the second delta bad, the third after it valid: damage. */
+    {
+        unsigned char *c = malloc(len);
+        memcpy(c, orig, len);
+        c[start[2] + 20] ^= 1;
+        c[start[2] + plen[2] + 20] ^= 1;
+        test_spit(f->commit, c, len);
+        expect_corrupt(f, "COMMIT.journal");
+        assert_non_null(strstr(f->err, "byte"));
+        assert_int_equal(log_verify(f->dir, 0, NULL, NULL, f->err, sizeof f->err),
+                         LOG_ECORRUPT);
+        free(c);
+    }
     /* Gone entirely while segments hold data: lost, not empty. */
     assert_int_equal(unlink(f->commit), 0);
     expect_corrupt(f, "missing");
     test_spit(f->commit, orig, len);
     expect_recovered(f, f->bounds[2]);
     free(orig);
+}
+
+/* A crash while appending the last record: cut anywhere in it, or its bytes zero from
+ * there on (the file is zero-filled), and the journal ends at the previous record
+ * unless a whole first copy made it. Never an error. */
+static void test_torn_journal_tail(void **state)
+{
+    fixture *f = *state;
+    size_t len, start[8], plen[8];
+    unsigned char *orig = test_slurp(f->commit, &len);
+    int n = journal_records(orig, len, start, plen, 8);
+    size_t seg_len;
+    unsigned char *seg = test_slurp(f->seg, &seg_len);
+
+    assert_int_equal(n, 4);
+    for (size_t cut = start[3]; cut <= start[3] + 2 * plen[3]; cut++) {
+        test_spit(f->seg, seg, seg_len);
+        for (int zeros = 0; zeros < 2; zeros++) {
+            unsigned char *c = calloc(1, len);
+            size_t clen = util_get_u32(orig + start[3] + 8), need = clen;
+            /* Over a zero-filled file, losing bytes that were zeros loses nothing. */
+            while (zeros && need > 0 && orig[start[3] + need - 1] == 0)
+                need--;
+            int whole = cut >= start[3] + need;
+            memcpy(c, orig, cut);
+            test_spit(f->commit, c, zeros ? len : cut);
+            if (log_open(f->dir, &f->s, f->err, sizeof f->err) != SPOOL_OK)
+                fail_msg("journal cut at %zu: %s", cut, f->err);
+            if (log_end_offset(f->s, "t", 0) != (whole ? 12 : 8))
+                fail_msg("journal cut at %zu (record at %zu, plen %zu, zeros %d): end %lld",
+                         cut, start[3], plen[3], zeros, (long long)log_end_offset(f->s, "t", 0));
+            assert_int_equal(test_file_size(f->seg), whole ? f->bounds[2] : f->bounds[1]);
+            assert_int_equal(count_records(f), whole ? 12 : 8);
+            log_close(f->s);
+            f->s = NULL;
+            free(c);
+            test_spit(f->seg, seg, seg_len);
+        }
+    }
+    free(seg);
+    free(orig);
+}
+
+/* A data directory of the previous release (COMMIT version 2, no journal): a read-only
+ * open reads it and changes nothing; the first writable open converts it. */
+static void test_legacy_commit_converted(void **state)
+{
+    fixture *f = *state;
+    char *legacy = test_path(f->dir, "COMMIT");
+    log_commit_image img;
+    log_journal_info info;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    log_open_opts ro = {.read_only = 1};
+
+    assert_int_equal(log_commit_load(f->dir, 0, &img, &info, f->err, sizeof f->err), SPOOL_OK);
+    assert_int_equal(info.found, 2);
+    assert_int_equal(log_commit_image_encode_img(&img, &buf, &len), SPOOL_OK);
+    log_commit_image_free(&img);
+    test_spit(legacy, buf, len);
+    free(buf);
+    assert_int_equal(unlink(f->commit), 0);
+
+    assert_int_equal(log_open_ex(f->dir, &ro, &f->s, f->err, sizeof f->err), SPOOL_OK);
+    assert_int_equal(log_end_offset(f->s, "t", 0), 12);
+    assert_int_equal(count_records(f), 12);
+    log_close(f->s);
+    f->s = NULL;
+    assert_true(test_file_size(legacy) > 0);
+    assert_true(test_file_size(f->commit) < 0);
+    assert_int_equal(log_verify(f->dir, 0, NULL, NULL, f->err, sizeof f->err), SPOOL_OK);
+
+    expect_recovered(f, f->bounds[2]);
+    assert_true(test_file_size(legacy) < 0);
+    assert_true(test_file_size(f->commit) > 0);
+    assert_int_equal(log_commit_load(f->dir, 0, &img, &info, f->err, sizeof f->err), SPOOL_OK);
+    assert_int_equal(info.found, 2);
+    assert_int_equal(img.count, 1);
+    assert_int_equal(img.entries[0].end_offset, 12);
+    log_commit_image_free(&img);
+    free(legacy);
 }
 
 int main(void)
@@ -319,7 +467,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bit_flip_in_committed_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lying_length_in_committed_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_committed_data_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_journal_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_commit_converted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,7 +356,7 @@ static void test_none_loss_past_durable_is_tolerated(void **state)
 {
     fixture *f = *state;
     char *seg = test_path(f->dir, "topics/n/0/00000000000000000000.log");
-    char *commit = test_path(f->dir, "COMMIT");
+    char *commit = test_path(f->dir, "COMMIT.journal");
     int warnings = 0;
     size_t clen = 0, len = 0;
 
