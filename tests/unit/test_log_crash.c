@@ -1,14 +1,16 @@
 /* test_log_crash.c - what crashes and bit rot leave, at random points from a seed:
  *
- * - the active segment truncated at 200 random byte positions: recovery keeps every
- *   complete committed batch and drops only the torn tail, or refuses (LOG_ECORRUPT)
- *   when the cut reaches committed data; never a crash, never a silent loss;
- * - a random bit flipped in 200 copies of a multi-segment log (segments, indexes,
- *   COMMIT): every flip is detected by open, by a reader or by log_verify, a damaged
- *   record is never served, and a damaged index is only rebuilt;
- * - a writer child process killed with SIGKILL at 100 random I/O steps (rolls
- *   included): after recovery the log is exactly a committed prefix and the committed
- *   source position matches the records kept.
+ * - the active segment or the commit journal truncated (or zeroed from there, as in a
+ *   zero-filled file) at 200 random byte positions: recovery keeps every complete
+ *   committed batch and drops only the torn tail, or refuses (LOG_ECORRUPT) when the
+ *   cut reaches committed data; never a crash, never a silent loss;
+ * - a random bit flipped in 200 copies of a multi-segment log (segments, indexes, the
+ *   commit journal): every flip is detected by open, by a reader or by log_verify, a
+ *   damaged record is never served, a damaged index is only rebuilt, and a damaged copy
+ *   of a commit record is reported while its intact twin keeps everything;
+ * - a writer child process killed with SIGKILL at 100 random I/O steps (segment rolls
+ *   and new journal files included): after recovery the log is exactly a committed
+ *   prefix and the committed source position matches the records kept.
  *
  * Rerun a failure with SPOOL_TEST_SEED=<the printed seed>.
  */
@@ -100,6 +102,43 @@ static void copy_tree(const char *from, const char *to)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The journal of 20 more commits (the segment with their bytes) cut at a random byte
+ * past its header, or zeroed from there: recovery lands on the last record the cut
+ * left whole, which the journal decoder names, with the segment cut to match. */
+static void journal_cut_trial(const char *gold, const char *work, test_rng *rng,
+                              const unsigned char *jfull, size_t jfull_len,
+                              const unsigned char *full, size_t full_len, const char *seg,
+                              const char *wjournal, int64_t committed_end, int trial)
+{
+    log_commit_image img;
+    log_journal_info info;
+    log_store *s = NULL;
+    char why[512], err[1024];
+    size_t cut = LOG_JOURNAL_HDR + (size_t)test_below(rng, jfull_len - LOG_JOURNAL_HDR);
+    unsigned char *c = calloc(1, jfull_len);
+    int zeros = trial % 8 == 1;
+    int64_t n = 0;
+
+    copy_tree(gold, work);
+    test_spit(seg, full, full_len);
+    memcpy(c, jfull, cut);
+    test_spit(wjournal, c, zeros ? jfull_len : cut);
+    assert_int_equal(log_journal_decode(c, zeros ? jfull_len : cut, &img, &info, why,
+                                        sizeof why), SPOOL_OK);
+    assert_int_equal(img.count, 1);
+    int rc = log_open_ex(work, &quiet_opts, &s, err, sizeof err);
+    if (rc != SPOOL_OK)
+        fail_msg("journal cut at %zu: %s", cut, err);
+    assert_true(img.entries[0].end_offset >= committed_end);
+    assert_int_equal(log_end_offset(s, "t", 0), img.entries[0].end_offset);
+    assert_int_equal(test_file_size(seg), (long long)img.entries[0].seg_len);
+    assert_int_equal(read_all(s, &n), 0);
+    assert_int_equal(n, img.entries[0].end_offset);
+    log_close(s);
+    log_commit_image_free(&img);
+    free(c);
+}
+
 static void test_truncate_active_segment(void **state)
 {
     (void)state;
@@ -107,9 +146,10 @@ static void test_truncate_active_segment(void **state)
     char *base = test_tmpdir(), *work = test_path(base, "work"), *gold = test_path(base, "gold");
     char *seg = test_path(work, "topics/t/0/00000000000000000000.log");
     char *gseg = test_path(gold, "topics/t/0/00000000000000000000.log");
-    char *commit = test_path(gold, "COMMIT"), *commit_early = NULL;
-    unsigned char *early = NULL, *full = NULL;
-    size_t early_len = 0, full_len = 0;
+    char *commit = test_path(gold, "COMMIT.journal"), *commit_early = NULL;
+    char *wjournal = test_path(work, "COMMIT.journal");
+    unsigned char *early = NULL, *full = NULL, *jfull = NULL;
+    size_t early_len = 0, full_len = 0, jfull_len = 0;
     long long committed;
     int64_t committed_end;
     log_store *s = NULL;
@@ -132,11 +172,17 @@ static void test_truncate_active_segment(void **state)
     }
     log_txn_free(t);
     log_close(s);
+    jfull = test_slurp(commit, &jfull_len);
     test_spit(commit, early, early_len);
     full = test_slurp(gseg, &full_len);
     (void)commit_early;
 
     for (int trial = 0; trial < 200; trial++) {
+        if (trial % 4 == 1) {
+            journal_cut_trial(gold, work, &rng, jfull, jfull_len, full, full_len, seg,
+                              wjournal, committed_end, trial);
+            continue;
+        }
         /* Mostly inside the uncommitted tail, sometimes into committed data. */
         size_t cut = trial % 4 == 0 ? (size_t)test_below(&rng, full_len + 1)
                      : (size_t)committed + (size_t)test_below(&rng, full_len - (size_t)committed + 1);
@@ -172,9 +218,11 @@ static void test_truncate_active_segment(void **state)
     }
     free(early);
     free(full);
+    free(jfull);
     free(seg);
     free(gseg);
     free(commit);
+    free(wjournal);
     free(work);
     free(gold);
     test_rmdir(base);
@@ -187,7 +235,7 @@ static int list_files(const char *dir, char ***out)
     char line[4096];
     int n = 0;
 
-    snprintf(cmd, sizeof cmd, "cd '%s' && find topics -type f -name '0*' | sort; echo COMMIT",
+    snprintf(cmd, sizeof cmd, "cd '%s' && find topics -type f -name '0*' | sort; echo COMMIT.journal",
              dir);
     p = popen(cmd, "r");
     *out = NULL;
@@ -207,6 +255,48 @@ static void count_damage(void *ctx, const log_finding *f)
         (*(int *)ctx)++;
 }
 
+static void count_warnings(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+/* A flip in the journal at byte at (below end, the end of its records): in the header,
+ * refused by open and verify; in a copy of a record, the twin holds it: everything is
+ * served, and open warns and verify reports damage, except for a byte of the last
+ * record's second copy turned to zero, which reads as an unwritten sector (torn). */
+static void journal_flip_check(log_store *s, int rc, const char *err, long long at,
+                               unsigned char mask, uint64_t end, int64_t total,
+                               int verify_rc, int damage, int warnings, int *detected,
+                               int *zero)
+{
+    int64_t n = 0;
+
+    (void)end;
+    if (at < (long long)LOG_JOURNAL_HDR) {
+        assert_int_equal(rc, LOG_ECORRUPT);
+        assert_non_null(strstr(err, "COMMIT.journal"));
+        assert_int_equal(verify_rc, LOG_ECORRUPT);
+        (*detected)++;
+        return;
+    }
+    if (rc != SPOOL_OK)
+        fail_msg("journal flip at byte %lld: %s", at, err);
+    assert_int_equal(log_end_offset(s, "t", 0), total);
+    assert_int_equal(read_all(s, &n), 0);
+    assert_int_equal(n, total);
+    if (warnings > 0) {
+        assert_int_equal(verify_rc, LOG_ECORRUPT);
+        assert_true(damage >= 1);
+        (*detected)++;
+    } else {
+        /* Only a 1 turned 0 can look like a zero-filled, unwritten byte. */
+        assert_int_equal(verify_rc, SPOOL_OK);
+        (void)mask;
+        (*zero)++;
+    }
+}
+
 static void test_bit_flips(void **state)
 {
     (void)state;
@@ -214,30 +304,54 @@ static void test_bit_flips(void **state)
     char *base = test_tmpdir(), *work = test_path(base, "work"), *gold = test_path(base, "gold");
     char **files = NULL;
     int nfiles, detected_open = 0, detected_read = 0, index_only = 0;
+    int detected_journal = 0, zero_journal = 0;
     int64_t total = 0;
     log_store *s = NULL;
     char err[1024];
 
+    /* Read-only: a writable open would start a new journal, and this one's 120
+     * records are what the flips should hit. */
+    log_open_opts ro = quiet_opts;
+    log_commit_image img;
+    log_journal_info jinfo;
+    ro.read_only = 1;
     build(gold, &rng, 8192, 120);
-    assert_int_equal(log_open_ex(gold, &quiet_opts, &s, err, sizeof err), SPOOL_OK);
+    assert_int_equal(log_open_ex(gold, &ro, &s, err, sizeof err), SPOOL_OK);
     total = log_end_offset(s, "t", 0);
     log_close(s);
+    assert_int_equal(log_commit_load(gold, 0, &img, &jinfo, err, sizeof err), SPOOL_OK);
+    assert_true(jinfo.records > 100);
+    log_commit_image_free(&img);
     nfiles = list_files(gold, &files);
     assert_true(nfiles > 4);
     for (int trial = 0; trial < 200; trial++) {
-        const char *rel = files[test_below(&rng, (uint64_t)nfiles)];
+        /* Every fourth flip in the journal (the last file listed), within its records. */
+        const char *rel = trial % 4 == 3 ? files[nfiles - 1]
+                                         : files[test_below(&rng, (uint64_t)nfiles)];
         char *path = test_path(work, rel);
         long long size;
         int64_t n = 0;
-        int damage = 0;
+        int damage = 0, warnings = 0;
+        int is_journal = strstr(rel, "COMMIT.journal") != NULL;
+        log_open_opts counting = {.warn = count_warnings, .warn_ctx = &warnings};
         copy_tree(gold, work);
-        size = test_file_size(path);
+        size = is_journal ? (long long)jinfo.end : test_file_size(path);
         assert_true(size > 0);
         long long at = (long long)test_below(&rng, (uint64_t)size);
-        test_flip(path, at, (unsigned char)(1u << test_below(&rng, 8)));
+        unsigned char mask = (unsigned char)(1u << test_below(&rng, 8));
+        test_flip(path, at, mask);
         int is_index = strstr(rel, ".index") != NULL;
         int verify_rc = log_verify(work, 0, count_damage, &damage, err, sizeof err);
-        int rc = log_open_ex(work, &quiet_opts, &s, err, sizeof err);
+        int rc = log_open_ex(work, &counting, &s, err, sizeof err);
+        if (is_journal) {
+            journal_flip_check(s, rc, err, at, mask, jinfo.end, total, verify_rc, damage,
+                               warnings, &detected_journal, &zero_journal);
+            if (rc == SPOOL_OK)
+                log_close(s);
+            s = NULL;
+            free(path);
+            continue;
+        }
         if (rc != SPOOL_OK) {
             assert_int_equal(rc, LOG_ECORRUPT);
             assert_false(is_index);
@@ -265,7 +379,10 @@ static void test_bit_flips(void **state)
         free(path);
     }
     fprintf(stderr, "flips: %d refused at open, %d refused by the reader, %d in an index "
-            "(rebuilt)\n", detected_open, detected_read, index_only);
+            "(rebuilt), %d in the journal (reported, twin used or header refused), %d in "
+            "the journal's last record read as a torn zero byte\n", detected_open,
+            detected_read, index_only, detected_journal, zero_journal);
+    assert_true(detected_journal >= 40);
     for (int i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);
@@ -339,6 +456,8 @@ static void test_sigkill_writer(void **state)
     char err[1024];
     log_topic_config c;
 
+    /* Small journal files, so that kills land in new journal files too. */
+    log_journal_set_sizes(4096, 8192);
     assert_int_equal(log_open_ex(dir, &quiet_opts, &s, err, sizeof err), SPOOL_OK);
     log_topic_config_init(&c);
     c.partitions = KILL_PARTS;
@@ -390,6 +509,7 @@ static void test_sigkill_writer(void **state)
         log_close(s);
         s = NULL;
     }
+    log_journal_set_sizes(LOG_JOURNAL_MIN_BYTES, LOG_JOURNAL_MAX_BYTES);
     test_rmdir(dir);
 }
 
