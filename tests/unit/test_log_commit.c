@@ -235,7 +235,7 @@ static void check_values(fixture *f, int32_t part, const char **want, int n)
     log_reader_close(r);
 }
 
-/* ENOSPC at the append or at COMMIT: nothing committed, bytes cut back, and the
+/* ENOSPC at the append or at the journal append: nothing committed, bytes cut back, and the
  * store keeps working with contiguous offsets. */
 static void test_enospc_is_not_fatal(void **state)
 {
@@ -283,6 +283,82 @@ static void test_enospc_is_not_fatal(void **state)
     check_values(f, 0, want, 3);
     check_position(f, "3");
     free(seg);
+}
+
+/* EIO (or ENOSPC, which a failed fdatasync cannot be retried from either) at the
+ * journal's fdatasync: LOG_EIO now and forever, the journal never fdatasynced again.
+ * The record was written, so after a restart the unacknowledged commit may be there or
+ * not (the page cache decides), but only whole: its record with its position. */
+static void test_journal_sync_failure_is_fatal(void **state)
+{
+    fixture *f = *state;
+    const int errs[] = {EIO, ENOSPC};
+    const char *want[] = {"a", "lost"};
+
+    assert_int_equal(commit_one(f, 0, "a", "1"), SPOOL_OK);
+    for (size_t i = 0; i < 2; i++) {
+        faults fl = {.op = LOG_IO_COMMIT_SYNC, .nth = 1, .err = errs[i]};
+        char why[512];
+        void *pos = NULL;
+        size_t len = 0;
+        log_set_fault(f->s, fault_hook, &fl);
+        assert_int_equal(commit_one(f, 0, "lost", "lost"), LOG_EIO);
+        log_last_error(f->s, why, sizeof why);
+        assert_non_null(strstr(why, "COMMIT.journal"));
+        assert_int_equal(commit_one(f, 1, "later", "later"), LOG_EIO);
+        assert_int_equal(fl.calls_after_fail[LOG_IO_COMMIT_SYNC], 0);
+        assert_int_equal(fl.calls_after_fail[LOG_IO_COMMIT], 0);
+        assert_int_equal(fl.calls_after_fail[LOG_IO_SYNC], 0);
+        check_values(f, 0, want, 1);
+        log_close(f->s);
+        f->s = NULL;
+        assert_int_equal(log_open(f->dir, &f->s, f->err, sizeof f->err), SPOOL_OK);
+        assert_int_equal(log_source_position(f->s, "src", &pos, &len), SPOOL_OK);
+        if (len == 4 && memcmp(pos, "lost", 4) == 0) {
+            check_values(f, 0, want, 2);
+            free(pos);
+            return; /* committed after all: the next round would start from there */
+        }
+        free(pos);
+        check_position(f, "1");
+        check_values(f, 0, want, 1);
+        check_values(f, 1, NULL, 0);
+    }
+}
+
+/* The journal outgrows its file again and again (tiny sizes): every new file starts
+ * with a snapshot, nothing is lost across them, and a reopen reads the last one. */
+static void test_journal_rollover(void **state)
+{
+    fixture *f = *state;
+    char *journal = test_path(f->dir, "COMMIT.journal");
+    char vals[300][8];
+    const char *want[300];
+    log_commit_image img;
+    log_journal_info info;
+
+    log_journal_set_sizes(4096, 4096);
+    log_close(f->s);
+    assert_int_equal(log_open(f->dir, &f->s, f->err, sizeof f->err), SPOOL_OK);
+    for (int i = 0; i < 300; i++) {
+        snprintf(vals[i], sizeof vals[i], "%d", i);
+        want[i] = vals[i];
+        assert_int_equal(commit_one(f, 0, vals[i], vals[i]), SPOOL_OK);
+        assert_true(test_file_size(journal) <= 4096 * 4);
+    }
+    log_journal_set_sizes(LOG_JOURNAL_MIN_BYTES, LOG_JOURNAL_MAX_BYTES);
+    assert_int_equal(log_commit_load(f->dir, 0, &img, &info, f->err, sizeof f->err), SPOOL_OK);
+    /* Many files went by: the sequence ran far past this file's record count. */
+    assert_true(info.last_jseq > info.records + 100);
+    log_commit_image_free(&img);
+    check_values(f, 0, want, 300);
+    check_position(f, "299");
+    log_close(f->s);
+    f->s = NULL;
+    assert_int_equal(log_open(f->dir, &f->s, f->err, sizeof f->err), SPOOL_OK);
+    check_values(f, 0, want, 300);
+    check_position(f, "299");
+    free(journal);
 }
 
 /* EIO at each write-side step: LOG_EIO now and forever, no fsync retried, and after a
@@ -420,6 +496,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_committers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_is_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eio_is_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_sync_failure_is_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_rollover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eio_in_one_of_parallel_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_then_truncate_failure_is_fatal, setup,
                                         teardown),
