@@ -1,6 +1,8 @@
 /* log.c - the store: open and recovery, topics, segments on disk, committed state.
  *
- * Recovery trusts COMMIT. For each partition COMMIT holds the committed end offset,
+ * Recovery trusts the commit point: the commit journal's last valid record (log_journal.c;
+ * a legacy COMMIT file is read instead when there is no journal, and converted). For
+ * each partition it holds the committed end offset,
  * the start offset (retention's), the base and committed byte length of the active
  * segment, and how far the partition was last made durable. Segment files below the
  * start or past the active one are leftovers of an interrupted retention or roll and
@@ -15,7 +17,8 @@
  * or uncommitted append) were never acknowledged and are cut off with ftruncate + fsync.
  *
  * A read-only store (tools beside a running worker) takes no lock and changes nothing:
- * it reads COMMIT once and serves that snapshot.
+ * it reads the journal once and serves that snapshot. A writable open starts a new
+ * journal file holding the recovered state.
  */
 #include <dirent.h>
 #include <ftw.h>

@@ -1,7 +1,9 @@
 /* log_verify.c - `spool verify`: an fsck of a data directory, and the explicit repair.
  *
  * Verification reads everything and changes nothing, so it runs beside a worker: it
- * decodes COMMIT and every TOPIC file, scans every segment of every partition from
+ * replays the commit journal (or decodes a legacy COMMIT; damage is reported with the
+ * journal's byte position, and so is a damaged copy beside an intact twin) and every
+ * TOPIC file, scans every segment of every partition from
  * byte 0 with the same verifying scanner recovery uses (CRC and records of every
  * batch, offsets without a gap from segment to segment), compares each sealed
  * segment's .index file with the index rebuilt by the scan, and checks that the
@@ -11,7 +13,8 @@
  * Repair is only ever explicit (--repair) and needs the lock (a stopped worker). A
  * damaged partition is cut back to its last good batch before the damage: first the
  * damaged segment and every later one are copied to DATA_DIR/quarantine/<topic>/<p>/
- * and fsynced, then the new end is persisted in COMMIT, then the segment is truncated
+ * and fsynced, then the new end is persisted in a new commit journal, then the segment
+ * is truncated
  * and the later ones unlinked. The report says how many offsets were dropped.
  */
 #include <dirent.h>
@@ -145,9 +148,7 @@ static int log_repair_partition(log_vctx *v, log_commit_entry *e, const char *pd
     if (rc == 0)
         rc = util_fsync_dir(qdir);
     if (rc == 0) {
-        /* COMMIT first: from here the partition ends at the cut. */
-        uint8_t *image = NULL;
-        size_t len = 0;
+        /* The commit point first: from here the partition ends at the cut. */
         char *commit = NULL;
         e->end_offset = cut_end;
         e->seg_base = bases[bad];
@@ -156,8 +157,6 @@ static int log_repair_partition(log_vctx *v, log_commit_entry *e, const char *pd
             e->durable_end = cut_end;
         rc = log_verify_write_commit(v, &commit);
         free(commit);
-        (void)image;
-        (void)len;
     }
     for (size_t i = bad; i < nbases && rc == 0; i++) {
         char *path = NULL, *idx = NULL;
