@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "log/log_int.h"
 #include "spool/plugin.h"
@@ -361,6 +362,75 @@ static void test_journal_rollover(void **state)
     free(journal);
 }
 
+typedef struct ro_writer {
+    fixture *f;
+    atomic_int stop;
+    atomic_int commits;
+} ro_writer;
+
+static void *ro_writer_main(void *arg)
+{
+    ro_writer *w = arg;
+    char pos[32];
+    while (!atomic_load(&w->stop) && w->commits < 20000) {
+        log_txn *t = log_txn_new();
+        log_record r = {.value = "x", .value_len = 1};
+        snprintf(pos, sizeof pos, "%d", w->commits + 1);
+        if (log_txn_add(t, "t", w->commits % 2, &r) != SPOOL_OK ||
+            log_txn_set_position(t, "src", pos, strlen(pos)) != SPOOL_OK ||
+            log_commit(w->f->s, t) != SPOOL_OK)
+            abort();
+        log_txn_free(t);
+        w->commits++;
+    }
+    return NULL;
+}
+
+/* Read-only opens beside a writer appending to the journal (and starting new journal
+ * files, with tiny sizes): every open succeeds, and sees a consistent commit point
+ * (the position equals the records in both partitions), never going backwards. */
+static void test_read_only_beside_writer(void **state)
+{
+    fixture *f = *state;
+    ro_writer w = {f, 0, 0};
+    pthread_t th;
+    log_open_opts ro = {.read_only = 1};
+    long long last = 0;
+
+    log_journal_set_sizes(4096, 8192);
+    log_close(f->s);
+    assert_int_equal(log_open(f->dir, &f->s, f->err, sizeof f->err), SPOOL_OK);
+    assert_int_equal(pthread_create(&th, NULL, ro_writer_main, &w), 0);
+    int i;
+    /* At least 150 opens, and on until the writer went through several journal files. */
+    for (i = 0; i < 150 || (atomic_load(&w.commits) < 100 && i < 1000000); i++) {
+        log_store *r = NULL;
+        void *pos = NULL;
+        size_t len = 0;
+        char err[1024];
+        long long seen = 0;
+        if (log_open_ex(f->dir, &ro, &r, err, sizeof err) != SPOOL_OK)
+            fail_msg("read-only open %d beside the writer: %s", i, err);
+        assert_int_equal(log_source_position(r, "src", &pos, &len), SPOOL_OK);
+        if (pos != NULL) {
+            char buf[32] = "";
+            memcpy(buf, pos, len < 31 ? len : 31);
+            seen = atoll(buf);
+        }
+        free(pos);
+        assert_int_equal(log_end_offset(r, "t", 0) + log_end_offset(r, "t", 1), seen);
+        assert_true(seen >= last);
+        last = seen;
+        log_close(r);
+    }
+    atomic_store(&w.stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    log_journal_set_sizes(LOG_JOURNAL_MIN_BYTES, LOG_JOURNAL_MAX_BYTES);
+    fprintf(stderr, "%d read-only opens beside %d commits, the last saw %lld\n", i,
+            atomic_load(&w.commits), last);
+    assert_true(last > 0);
+}
+
 /* EIO at each write-side step: LOG_EIO now and forever, no fsync retried, and after a
  * restart everything committed before the failure is there and nothing after. */
 static void test_eio_is_fatal(void **state)
@@ -498,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eio_is_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_sync_failure_is_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_rollover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_beside_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eio_in_one_of_parallel_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_then_truncate_failure_is_fatal, setup,
                                         teardown),
