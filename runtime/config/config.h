@@ -117,9 +117,21 @@ typedef struct config_topic {
     int keep_unconsumed;       /* retention keeps what a sink has not consumed */
 } config_topic;
 
+/* log: where the topics live (backend/backend.h). Absent: the built-in log. */
+typedef struct config_log {
+    int kind;                  /* 0 builtin (default), 1 kafka: backend_kind's values */
+    char *group;               /* kafka: the worker group; NULL: "spool" */
+    char **properties;         /* kafka: "name", "value", ..., NULL (NULL: none), in file
+                                * order, values expanded */
+    size_t nproperties;        /* name/value pairs */
+    int replication_factor;    /* kafka: for topics spool creates; 0: the default (3) */
+    int line, column;          /* where log: was written; 0 when absent */
+} config_log;
+
 typedef struct config_pipeline {
     char *path;                /* the file it was read from */
     char *data_dir;            /* resolved against the file's directory; NULL: not set */
+    config_log log;            /* log: */
     config_topic *topics;
     size_t ntopics;
     config_connector *sources;

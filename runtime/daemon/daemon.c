@@ -248,7 +248,7 @@ static int conn_start(spool_daemon *d, dconn *c)
         c->view.sinks = (config_connector *)c->cc;
         c->view.nsinks = 1;
     }
-    int code = worker_new_shared(&c->view, d->log, d->cf.data_dir, &w, err, sizeof(err));
+    int code = worker_new_shared(&c->view, d->b, d->cf.data_dir, &w, err, sizeof(err));
     if (code != 0) {
         dconn_error(c, err);
         conn_log(SPOOL_LOG_ERROR, c->name, "cannot start: %s", err);
@@ -980,6 +980,7 @@ static void daemon_free(spool_daemon *d)
         free(d->files[f].path);
     }
     free(d->files);
+    backend_close(d->b);
     if (d->log != NULL)
         log_close(d->log);
     loader_free(d->plugins);
@@ -1108,6 +1109,11 @@ int daemon_main(int argc, char **argv)
     if (rc != SPOOL_OK) {
         dlog(SPOOL_LOG_ERROR, "%s", err);
         code = rc == LOG_EIO ? EXIT_STORAGE : rc == LOG_ECORRUPT ? EXIT_CORRUPT : EXIT_RUNTIME;
+        goto out;
+    }
+    if (backend_wrap_log(d.log, &d.b) != SPOOL_OK) {
+        dlog(SPOOL_LOG_ERROR, "out of memory opening the log");
+        code = EXIT_RUNTIME;
         goto out;
     }
     if (check_pipelines(&d) != 0) {

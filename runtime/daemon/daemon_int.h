@@ -81,7 +81,8 @@ typedef struct dfile {
 typedef struct spool_daemon {
     wconf cf;
     loader *plugins;
-    log_store *log;
+    log_store *log;            /* builtin: the shared log (else NULL) */
+    backend *b;                /* where the topics live; every worker shares it */
     pthread_rwlock_t lock;     /* read: answers; write: every change to the list */
     pthread_mutex_t reg;       /* conns[i]->w, for the log's maintenance thread */
     dconn **conns;
