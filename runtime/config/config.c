@@ -11,6 +11,7 @@
  * spool_option tables and checked by the same code as a plugin's options, so a typo
  * in "partitions" reads exactly like a typo in a connector's "table".
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,7 +95,11 @@ static const spool_option config_opt_batch_bytes = {
 static const spool_option *const config_batch_opts[] = {&config_opt_batch_records,
                                                         &config_opt_batch_bytes};
 
-static const char *const config_top_keys[] = {"data_dir", "topics", "sources", "sinks"};
+static const char *const config_top_keys[] = {"data_dir", "topics", "sources", "sinks",
+                                              "log"};
+static const char *const config_log_keys[] = {"backend", "group", "replication_factor",
+                                              "properties"};
+static const char *const config_backends[] = {"builtin", "kafka"};
 static const char *const config_source_keys[] = {"connector", "topic", "key", "transforms",
                                                  "config", "errors", "batch"};
 static const char *const config_sink_keys[] = {"connector", "topics", "tasks", "transforms",
@@ -179,6 +184,155 @@ out:
     config_buf_free(&b);
     free(dir);
     free(cwd);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* log: where the topics live                                                     */
+
+/* properties: a map of librdkafka property names to scalar values, kept in file order
+ * as name/value pairs. Values expand ${VAR}; they are never shown in messages, since
+ * sasl.password and the like live here. */
+static void config_log_properties(config_ctx *c, config_log *lg, yaml_node_t *n)
+{
+    config_entry *e = NULL;
+    size_t ne = 0;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, "log.properties", "got %s; expected a map of librdkafka "
+                     "properties, such as {bootstrap.servers: \"k1:9092,k2:9092\"}",
+                     config_kind_name(n));
+        return;
+    }
+    if (config_map_entries(c, n, "log.properties", &e, &ne) || ne == 0)
+        goto out;
+    lg->properties = calloc(2 * ne + 1, sizeof *lg->properties);
+    if (!lg->properties) {
+        config_nomem(c);
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        char path[CONFIG_PATH_MAX], *value = NULL;
+        config_path(path, "log.properties", e[i].key);
+        if (config_get_string(c, e[i].vnode, path, 1, "a value for the librdkafka property",
+                              &value))
+            continue;
+        char *name = strdup(e[i].key);
+        if (!name) {
+            free(value);
+            config_nomem(c);
+            goto out;
+        }
+        lg->properties[2 * lg->nproperties] = name;
+        lg->properties[2 * lg->nproperties + 1] = value;
+        lg->nproperties++;
+    }
+out:
+    free(e);
+}
+
+/* The characters a worker group may use: they become parts of Kafka topic, group and
+ * transactional ids. */
+static int config_group_ok(const char *s)
+{
+    if (!*s || strlen(s) > 200)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+void config_log_block(config_ctx *c, config_log *lg, yaml_node_t *n)
+{
+    config_entry *e = NULL;
+    size_t ne = 0;
+    yaml_node_t *props = NULL, *only_kafka = NULL;
+    const char *only_kafka_key = NULL;
+
+    lg->line = (int)n->start_mark.line + 1;
+    lg->column = (int)n->start_mark.column + 1;
+    if (config_is_null(n))
+        return;
+    if (n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, "log", "got %s; expected a map such as {backend: kafka, "
+                     "properties: {bootstrap.servers: \"k1:9092\"}}", config_kind_name(n));
+        return;
+    }
+    if (config_map_entries(c, n, "log", &e, &ne))
+        goto out;
+    for (size_t i = 0; i < ne; i++) {
+        const char *key = e[i].key;
+        yaml_node_t *v = e[i].vnode;
+        char *text = NULL;
+        if (strcmp(key, "backend") == 0) {
+            if (config_get_string(c, v, "log.backend", 0, "builtin or kafka", &text))
+                continue;
+            if (strcmp(text, "builtin") == 0 || strcmp(text, "kafka") == 0) {
+                lg->kind = strcmp(text, "kafka") == 0;
+            } else {
+                char shown[128];
+                const char *near = config_suggest(text, config_backends, 2);
+                config_show(shown, sizeof shown, text);
+                config_error(c, v, "log.backend", "unknown backend %s%s%s%s; expected "
+                             "builtin (the log in data_dir) or kafka", shown,
+                             near ? "; did you mean \"" : "", near ? near : "",
+                             near ? "\"?" : "");
+            }
+        } else if (strcmp(key, "group") == 0) {
+            if (config_get_string(c, v, "log.group", 0, "a group name such as spool", &text))
+                continue;
+            if (!config_group_ok(text)) {
+                char shown[128];
+                config_show(shown, sizeof shown, text);
+                config_error(c, v, "log.group", "%s is not a group name; expected letters, "
+                             "digits, '.', '_' and '-', at most 200", shown);
+                free(text);
+                continue;
+            }
+            free(lg->group);
+            lg->group = text;
+            text = NULL;
+            only_kafka = e[i].knode;
+            only_kafka_key = "log.group";
+        } else if (strcmp(key, "replication_factor") == 0) {
+            int64_t rf;
+            if (config_get_string(c, v, "log.replication_factor", 0, "a number such as 3",
+                                  &text))
+                continue;
+            if (util_parse_int(text, &rf) != 0 || rf == 0 || rf < -1 || rf > 32767)
+                config_error(c, v, "log.replication_factor", "\"%.40s\" is not a "
+                             "replication factor; expected 1 to 32767, or -1 for the "
+                             "brokers' default", text);
+            else
+                lg->replication_factor = (int)rf;
+            only_kafka = e[i].knode;
+            only_kafka_key = "log.replication_factor";
+        } else if (strcmp(key, "properties") == 0) {
+            props = e[i].knode;
+            config_log_properties(c, lg, v);
+        } else {
+            config_unknown_key(c, &e[i], "log", config_log_keys,
+                               CONFIG_NKEYS(config_log_keys));
+        }
+        free(text);
+    }
+    if (lg->kind != 1 && props)
+        config_error(c, props, "log.properties", "librdkafka properties, but the backend "
+                     "is builtin; expected backend: kafka beside them, or no properties");
+    if (lg->kind != 1 && only_kafka)
+        config_error(c, only_kafka, only_kafka_key, "only means something with backend: "
+                     "kafka; expected backend: kafka beside it, or remove it");
+out:
+    free(e);
+}
+
+void config_log_free(config_log *lg)
+{
+    for (size_t i = 0; lg->properties && i < 2 * lg->nproperties; i++)
+        free(lg->properties[i]);
+    free(lg->properties);
+    free(lg->group);
+    *lg = (config_log){0};
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -641,7 +795,7 @@ out:
 
 static void config_walk(config_ctx *c, config_pipeline *p)
 {
-    yaml_node_t *field[4] = {NULL};
+    yaml_node_t *field[5] = {NULL};
     config_entry *e = NULL;
     size_t ne = 0;
 
@@ -679,6 +833,8 @@ static void config_walk(config_ctx *c, config_pipeline *p)
     }
     if (field[0])
         config_data_dir(c, p, field[0]);
+    if (field[4])
+        config_log_block(c, &p->log, field[4]);
     if (field[1] && !c->stop)
         config_topics(c, p, field[1]);
     if (field[2] && !c->stop)
@@ -877,6 +1033,7 @@ void config_free(config_pipeline *p)
         return;
     free(p->path);
     free(p->data_dir);
+    config_log_free(&p->log);
     for (size_t i = 0; i < p->ntopics; i++)
         free(p->topics[i].name);
     free(p->topics);

@@ -1,11 +1,13 @@
 /* config.h - pipeline files: YAML -> pipeline model, validated against declared options.
  *
- * A pipeline file has four top-level keys (see docs/configuration.md):
+ * A pipeline file has five top-level keys (see docs/configuration.md):
  *
  *     data_dir: ./spool-data              # optional; relative to the file's directory
  *     topics:  {NAME: {partitions: N, retention: 7d, retention_bytes: 1GiB}}
  *     sources: {NAME: {connector: C, topic: T, key: FIELD, transforms: [...], config: {...}}}
  *     sinks:   {NAME: {connector: C, topics: [T...], tasks: N, transforms: [...], config: {...}}}
+ *     log:     {backend: builtin | kafka, group: G, replication_factor: N,
+ *               properties: {LIBRDKAFKA.PROPERTY: VALUE}}       # optional; builtin
  *
  * A transforms: item is {NAME: {options}}, optionally with a `when:` or `unless:`
  * predicate beside NAME: {field: F, equals: V | in: [V...] | exists: BOOL} or {topic: T}.
@@ -158,6 +160,8 @@ int config_load_string(const char *name, const char *text, size_t len,
                        const loader *plugins, config_pipeline **out, config_diag *d);
 
 void config_free(config_pipeline *p);
+/* Frees what a config_log holds and zeroes it (config_free does it for a pipeline). */
+void config_log_free(config_log *lg);
 void config_diag_clear(config_diag *d);
 
 /* The value of the declared option name, or NULL when the plugin declares none. */
