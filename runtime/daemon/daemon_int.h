@@ -43,6 +43,7 @@ typedef struct wconf {
     int log_level;             /* SPOOL_LOG_*, default info */
     int log_json;              /* log.format: json */
     int64_t shutdown_timeout_ms; /* default 30 s */
+    config_log log;            /* log.backend & co: where the topics live (builtin) */
 } wconf;
 
 /* Reads the worker config at path. Returns 0, or -1 with "FILE:LINE:COLUMN: what is
