@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config/config_int.h"
+#include "util/fsio.h"
 
 /* The topic settings, declared like a plugin's options. */
 static const spool_option config_opt_partitions = {
@@ -310,6 +311,9 @@ void config_log_block(config_ctx *c, config_log *lg, yaml_node_t *n)
         } else if (strcmp(key, "properties") == 0) {
             props = e[i].knode;
             config_log_properties(c, lg, v);
+        } else if (c->worker_log_keys &&
+                   (strcmp(key, "level") == 0 || strcmp(key, "format") == 0)) {
+            continue;                  /* the worker's own log lines: not ours here */
         } else {
             config_unknown_key(c, &e[i], "log", config_log_keys,
                                CONFIG_NKEYS(config_log_keys));
@@ -948,6 +952,60 @@ out:
     }
     config_free(p);
     config_flush(&c, d);
+    return rc;
+}
+
+int config_load_log_file(const char *path, config_log *out, char **data_dir,
+                         config_diag *d)
+{
+    config_ctx c = {0};
+    yaml_document_t doc;
+    void *buf = NULL;
+    size_t len = 0;
+    config_entry *e = NULL;
+    size_t ne = 0;
+    config_pipeline p = {0};
+
+    *out = (config_log){0};
+    *data_dir = NULL;
+    int rc = util_read_file(path, CONFIG_MAX_FILE_BYTES, &buf, &len);
+    if (rc != 0) {
+        config_diag_printf(d, "%s: cannot read: %s; check the path", path, strerror(-rc));
+        return SPOOL_EINVAL;
+    }
+    c.name = path;
+    c.text = buf;
+    c.len = len;
+    c.worker_log_keys = 1;
+    if (config_yaml_load(&c, &doc) == 0) {
+        c.doc = &doc;
+        yaml_node_t *root = config_node(&c, 1);
+        if (root && root->type == YAML_MAPPING_NODE &&
+            config_map_entries(&c, root, NULL, &e, &ne) == 0) {
+            for (size_t i = 0; i < ne; i++) {
+                if (strcmp(e[i].key, "data_dir") == 0 && !p.data_dir)
+                    config_data_dir(&c, &p, e[i].vnode);
+                else if (strcmp(e[i].key, "log") == 0)
+                    config_log_block(&c, &p.log, e[i].vnode);
+            }
+        } else if (root && root->type != YAML_MAPPING_NODE) {
+            config_error(&c, root, NULL, "the file holds %s; expected a pipeline or worker "
+                         "config (a map)", config_kind_name(root));
+        }
+        free(e);
+        yaml_document_delete(&doc);
+        c.doc = NULL;
+    }
+    free(buf);
+    rc = c.errors == 0 && !c.oom ? SPOOL_OK : c.oom ? SPOOL_ENOMEM : SPOOL_EINVAL;
+    config_flush(&c, d);
+    if (rc == SPOOL_OK) {
+        *out = p.log;
+        *data_dir = p.data_dir;
+    } else {
+        config_log_free(&p.log);
+        free(p.data_dir);
+    }
     return rc;
 }
 

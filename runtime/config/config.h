@@ -159,6 +159,13 @@ int config_load_file(const char *path, const loader *plugins, config_pipeline **
 int config_load_string(const char *name, const char *text, size_t len,
                        const loader *plugins, config_pipeline **out, config_diag *d);
 
+/* Reads only data_dir: and log: of a pipeline file or a worker config (whose log: may
+ * also hold level and format), for the tools. *data_dir is malloc'd (NULL when absent,
+ * absolute otherwise); free *out with config_log_free(). SPOOL_EINVAL with the
+ * problems in d. */
+int config_load_log_file(const char *path, config_log *out, char **data_dir,
+                         config_diag *d);
+
 void config_free(config_pipeline *p);
 /* Frees what a config_log holds and zeroes it (config_free does it for a pipeline). */
 void config_log_free(config_log *lg);

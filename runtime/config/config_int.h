@@ -40,6 +40,7 @@ typedef struct config_ctx {
     size_t errors;             /* every problem found, kept or not */
     size_t visited;            /* nodes walked, aliases counted each time */
     int stop;                  /* the node budget ran out: walk no further */
+    int worker_log_keys;       /* log: may also hold a worker config's level and format */
     int oom;
 } config_ctx;
 
