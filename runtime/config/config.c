@@ -274,10 +274,10 @@ void config_log_block(config_ctx *c, config_log *lg, yaml_node_t *n)
                 char shown[128];
                 const char *near = config_suggest(text, config_backends, 2);
                 config_show(shown, sizeof shown, text);
-                config_error(c, v, "log.backend", "unknown backend %s%s%s%s; expected "
+                config_error(c, v, "log.backend", "unknown backend %s; %s%s%sexpected "
                              "builtin (the log in data_dir) or kafka", shown,
-                             near ? "; did you mean \"" : "", near ? near : "",
-                             near ? "\"?" : "");
+                             near ? "did you mean \"" : "", near ? near : "",
+                             near ? "\"? " : "");
             }
         } else if (strcmp(key, "group") == 0) {
             if (config_get_string(c, v, "log.group", 0, "a group name such as spool", &text))

@@ -1,10 +1,13 @@
 /* worker.c - runs one pipeline's tasks on threads: sources into the log, log into sinks.
  *
  * Each task's callbacks, open() and close() included, run on that task's own thread,
- * as the SDK promises. A source task loops poll -> transforms -> log_commit (grouped
- * with the other sources by the log) -> commit callback; its position is stored in
- * the same commit as its records, so a restart resumes exactly after them. A sink
- * task loops read committed records -> transforms -> put -> flush -> checkpoint, where
+ * as the SDK promises. Topics are reached only through the log backend (backend.h: the
+ * built-in log or Kafka). A source task loops poll -> transforms -> its producer's
+ * commit (grouped with the other sources by the built-in log) -> commit callback; its
+ * position is committed with its records, so a restart resumes exactly after them.
+ * Which source tasks run here is the backend's coordinator's call (builtin: all). A
+ * sink task reads the committed records of the partitions its subscription assigns it
+ * -> transforms -> put -> flush -> checkpoint, where
  * the checkpoint depends on the sink's delivery level: transactional sinks keep their
  * own offsets (reported with seek() in open()), resumable and idempotent sinks get
  * their offsets, and a resumable sink its position, saved by the runtime after every

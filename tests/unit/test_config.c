@@ -413,7 +413,7 @@ static const golden goldens[] = {
     {"log unknown key", "log:\n  backnd: kafka\n",
      "pipe.yaml:2:3: log.backnd: unknown key; did you mean \"backend\"?"},
     {"log bad backend", "log: {backend: kafak}\n",
-     "pipe.yaml:1:16: log.backend: unknown backend \"kafak\"; did you mean \"kafka\"?"},
+     "pipe.yaml:1:16: log.backend: unknown backend \"kafak\"; did you mean \"kafka\"? expected"},
     {"log properties without kafka",
      "log:\n  properties: {bootstrap.servers: \"k:9092\"}\n",
      "pipe.yaml:2:3: log.properties: librdkafka properties, but the backend is builtin"},
