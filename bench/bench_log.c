@@ -10,7 +10,8 @@
  * the median of the pairs' ratios (the figure to compare with the target).
  * Not a test: it asserts nothing. Run: build/bin/bench_log [DIR] [--paired [N]] (a
  * directory on the filesystem to measure, default the current one; --paired runs only
- * the paired rows, N pairs (default 5), to compare two builds quickly). --sync-probe
+ * the paired rows, N pairs (default 5), and only P partitions when given: --paired N P,
+ * to compare two builds quickly). --sync-probe
  * instead times what one 1-MiB group's fdatasync costs in different file states (see
  * sync_probe). Takes well under a minute.
  */
@@ -313,12 +314,15 @@ static void sync_probe(const char *base)
 /* batch durability, 1-KiB records: PAIRS rounds of raw then log, per partition count. */
 #define MAX_PAIRS 51
 static int PAIRS = 5;
+static int ONLY_PARTS = 0; /* --paired N P: only P partitions */
 static void paired(const char *base)
 {
     static const int parts[] = {1, 4, 16};
     printf("\nbatch durability, 1-KiB records, %d alternating pairs (raw, then log):\n", PAIRS);
     printf("%-5s %12s %12s %18s\n", "parts", "best raw", "best log", "median log/raw");
     for (size_t pi = 0; pi < 3; pi++) {
+        if (ONLY_PARTS > 0 && parts[pi] != ONLY_PARTS)
+            continue;
         double ratio[MAX_PAIRS], best_raw = 0, best_log = 0;
         for (int k = 0; k < PAIRS; k++) {
             double raw = raw_mbps(base, 48u << 20, GROUP_BYTES);
@@ -342,6 +346,8 @@ int main(int argc, char **argv)
 
     if (only_paired && argc > 3)
         PAIRS = atoi(argv[3]) < 1 ? 1 : atoi(argv[3]) > MAX_PAIRS ? MAX_PAIRS : atoi(argv[3]);
+    if (only_paired && argc > 4)
+        ONLY_PARTS = atoi(argv[4]);
     char base[4096];
     static const size_t sizes[] = {100, 1024};
     static const int parts[] = {1, 4, 16};
