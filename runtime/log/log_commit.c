@@ -179,25 +179,26 @@ int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_re
 {
     log_txn_part *tp;
     log_txn_batch *b = NULL;
-    size_t n;
+    size_t n, own;
 
     if (txn == NULL || topic == NULL || rec == NULL || partition < 0 ||
         (rec->header_count > 0 && rec->headers == NULL))
         return SPOOL_EINVAL;
-    n = log_record_encoded_len(rec, rec->timestamp_ms);
-    if (n == 0 || n > LOG_MAX_BATCH_BYTES - LOG_BATCH_HDR)
+    own = log_record_encoded_len(rec, rec->timestamp_ms);
+    if (own == 0 || own > LOG_MAX_BATCH_BYTES - LOG_BATCH_HDR)
         return SPOOL_EINVAL;
     tp = log_txn_part_get(txn, topic, partition);
     if (tp == NULL)
         return SPOOL_ENOMEM;
     if (tp->nbatches > 0) {
         b = &tp->batches[tp->nbatches - 1];
-        n = log_record_encoded_len(rec, b->first_ts);
+        /* The timestamp delta's varint may differ in length: same timestamp, same n. */
+        n = b->first_ts == rec->timestamp_ms ? own : log_record_encoded_len(rec, b->first_ts);
         if (n == 0 || b->len + n > LOG_MAX_BATCH_BYTES)
             b = NULL;
     }
     if (b == NULL) {
-        n = log_record_encoded_len(rec, rec->timestamp_ms);
+        n = own;
         if (log_grow((void **)&tp->batches, &tp->capbatches, tp->nbatches + 1,
                      sizeof *b) != 0)
             return SPOOL_ENOMEM;
