@@ -8,10 +8,15 @@
  * Then, because a shared disk's speed moves from one second to the next, the batch-mode
  * 1-KiB rows again as PAIRS alternating raw and log, reporting the best of each and
  * the median of the pairs' ratios (the figure to compare with the target).
- * Not a test: it asserts nothing. Run: build/bin/bench_log [DIR] (a directory on the
- * filesystem to measure; default the current one). Takes well under a minute.
+ * Not a test: it asserts nothing. Run: build/bin/bench_log [DIR] [--paired [N]] (a
+ * directory on the filesystem to measure, default the current one; --paired runs only
+ * the paired rows, N pairs (default 5), and only P partitions when given: --paired N P,
+ * to compare two builds quickly). --sync-probe
+ * instead times what one 1-MiB group's fdatasync costs in different file states (see
+ * sync_probe). Takes well under a minute.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,15 +201,129 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ---- --sync-probe: what an fdatasync costs --------------------------------------- */
+
+static int cmp_double(const void *a, const void *b);
+
+#define PROBE_GROUPS 32
+
+typedef struct probe_file {
+    int fd;
+    off_t pos;
+    size_t len;
+    const char *buf;
+} probe_file;
+
+static void *probe_sync(void *arg)
+{
+    probe_file *f = arg;
+    if (pwrite(f->fd, f->buf, f->len, f->pos) != (ssize_t)f->len || fdatasync(f->fd) != 0) {
+        perror("probe");
+        exit(1);
+    }
+    f->pos += (off_t)f->len;
+    return NULL;
+}
+
+/* Median microseconds per 1-MiB group written to nfiles files (GROUP_BYTES / nfiles
+ * each, pwrite + fdatasync, side by side in threads when parallel), then, when journal,
+ * 64 bytes written over a zero-filled file and fdatasynced. prep: 0 plain appends,
+ * 1 over zeros written and synced before, 2 into fallocate(KEEP_SIZE) space, 3 into
+ * fallocate() space that already counts in the size. */
+static double probe(const char *base, int nfiles, int parallel, int prep, int journal)
+{
+    probe_file f[16];
+    pthread_t th[16];
+    double us[PROBE_GROUPS];
+    char path[4300], *buf = malloc(GROUP_BYTES), *zeros = calloc(1, GROUP_BYTES);
+    size_t each = GROUP_BYTES / (size_t)nfiles, span = each * PROBE_GROUPS;
+    int jfd;
+
+    memset(buf, 'p', GROUP_BYTES);
+    snprintf(path, sizeof path, "%s/probe-journal", base);
+    jfd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (jfd < 0 || pwrite(jfd, zeros, 65536, 0) != 65536 || fsync(jfd) != 0) {
+        perror("probe journal");
+        exit(1);
+    }
+    for (int i = 0; i < nfiles; i++) {
+        snprintf(path, sizeof path, "%s/probe-%d", base, i);
+        f[i] = (probe_file){open(path, O_RDWR | O_CREAT | O_TRUNC, 0644), 0, each, buf};
+        if (f[i].fd < 0) {
+            perror("probe open");
+            exit(1);
+        }
+        for (size_t done = 0; prep == 1 && done < span; done += each)
+            if (pwrite(f[i].fd, zeros, each, (off_t)done) != (ssize_t)each) {
+                perror("probe zeros");
+                exit(1);
+            }
+        if ((prep == 2 && fallocate(f[i].fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)span) != 0) ||
+            (prep == 3 && fallocate(f[i].fd, 0, 0, (off_t)span) != 0)) {
+            perror("probe fallocate");
+            exit(1);
+        }
+        fsync(f[i].fd);
+    }
+    for (int g = 0; g < PROBE_GROUPS; g++) {
+        double t0 = now_s();
+        for (int i = 0; i < nfiles; i++) {
+            if (parallel && nfiles > 1)
+                pthread_create(&th[i], NULL, probe_sync, &f[i]);
+            else
+                probe_sync(&f[i]);
+        }
+        for (int i = 0; parallel && nfiles > 1 && i < nfiles; i++)
+            pthread_join(th[i], NULL);
+        if (journal && (pwrite(jfd, buf, 64, 64 * g) != 64 || fdatasync(jfd) != 0)) {
+            perror("probe journal");
+            exit(1);
+        }
+        us[g] = (now_s() - t0) * 1e6;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        close(f[i].fd);
+        snprintf(path, sizeof path, "%s/probe-%d", base, i);
+        unlink(path);
+    }
+    close(jfd);
+    snprintf(path, sizeof path, "%s/probe-journal", base);
+    unlink(path);
+    free(buf);
+    free(zeros);
+    qsort(us, PROBE_GROUPS, sizeof us[0], cmp_double);
+    return us[PROBE_GROUPS / 2];
+}
+
+static void sync_probe(const char *base)
+{
+    static const char *preps[] = {"appends (size grows)", "over written zeros",
+                                  "into fallocate KEEP_SIZE", "into fallocate (sized)"};
+    printf("median us per 1-MiB group, %d groups each, 3 rounds:\n", PROBE_GROUPS);
+    for (int round = 0; round < 3; round++) {
+        for (int prep = 0; prep < 4; prep++)
+            printf("  1 file %-26s %7.0f   + journal append %7.0f\n", preps[prep],
+                   probe(base, 1, 0, prep, 0), probe(base, 1, 0, prep, 1));
+        for (int n = 4; n <= 16; n *= 4)
+            printf("  %2d files appends: in turn %7.0f   side by side %7.0f   over zeros "
+                   "side by side %7.0f\n", n, probe(base, n, 0, 0, 0), probe(base, n, 1, 0, 0),
+                   probe(base, n, 1, 1, 0));
+    }
+}
+
 /* batch durability, 1-KiB records: PAIRS rounds of raw then log, per partition count. */
-#define PAIRS 5
+#define MAX_PAIRS 51
+static int PAIRS = 5;
+static int ONLY_PARTS = 0; /* --paired N P: only P partitions */
 static void paired(const char *base)
 {
     static const int parts[] = {1, 4, 16};
     printf("\nbatch durability, 1-KiB records, %d alternating pairs (raw, then log):\n", PAIRS);
     printf("%-5s %12s %12s %18s\n", "parts", "best raw", "best log", "median log/raw");
     for (size_t pi = 0; pi < 3; pi++) {
-        double ratio[PAIRS], best_raw = 0, best_log = 0;
+        if (ONLY_PARTS > 0 && parts[pi] != ONLY_PARTS)
+            continue;
+        double ratio[MAX_PAIRS], best_raw = 0, best_log = 0;
         for (int k = 0; k < PAIRS; k++) {
             double raw = raw_mbps(base, 48u << 20, GROUP_BYTES);
             result r = run(base, 1024, parts[pi], LOG_DURABILITY_BATCH, 48u << 20);
@@ -222,6 +341,13 @@ static void paired(const char *base)
 int main(int argc, char **argv)
 {
     const char *where = argc > 1 ? argv[1] : ".";
+    int only_paired = argc > 2 && strcmp(argv[2], "--paired") == 0;
+    int only_probe = argc > 2 && strcmp(argv[2], "--sync-probe") == 0;
+
+    if (only_paired && argc > 3)
+        PAIRS = atoi(argv[3]) < 1 ? 1 : atoi(argv[3]) > MAX_PAIRS ? MAX_PAIRS : atoi(argv[3]);
+    if (only_paired && argc > 4)
+        ONLY_PARTS = atoi(argv[4]);
     char base[4096];
     static const size_t sizes[] = {100, 1024};
     static const int parts[] = {1, 4, 16};
@@ -233,11 +359,17 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
+    if (only_probe) {
+        sync_probe(base);
+        rm_rf(base);
+        return 0;
+    }
     printf("bench_log: groups of %u KiB (one log_commit each), data in %s\n",
            GROUP_BYTES / 1024, base);
-    printf("%-6s %-5s %-9s %12s %9s %9s %7s %14s\n", "record", "parts", "mode", "append rec/s",
+    if (!only_paired)
+        printf("%-6s %-5s %-9s %12s %9s %9s %7s %14s\n", "record", "parts", "mode", "append rec/s",
            "MB/s", "raw MB/s", "of raw", "read rec/s");
-    for (size_t si = 0; si < 2; si++) {
+    for (size_t si = 0; si < 2 && !only_paired; si++) {
         size_t total = sizes[si] == 100 ? (48u << 20) : (96u << 20);
         for (size_t pi = 0; pi < 3; pi++) {
             double raw = 0;
@@ -253,7 +385,8 @@ int main(int argc, char **argv)
         }
     }
     paired(base);
-    restart(base);
+    if (!only_paired)
+        restart(base);
     rm_rf(base);
     return 0;
 }

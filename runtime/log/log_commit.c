@@ -2,7 +2,10 @@
  *
  * A log_txn encodes records as they are added, one growing batch per partition (a new
  * batch starts when one would pass LOG_MAX_BATCH_BYTES), so that committing is only a
- * matter of stamping base offsets into batch headers and writing.
+ * matter of stamping base offsets and the CRC into batch headers and writing: each
+ * record is copied once in user space, into the buffer pwrite() reads. A committed
+ * txn keeps its batch buffers (up to LOG_TXN_KEEP_BYTES) for the next one, so a
+ * steady producer neither reallocates nor page-faults fresh memory per group.
  *
  * Group commit: committers queue a request under s->mu; whoever finds no leader becomes
  * it, takes the whole queue, plans it under the lock (assigns offsets and file
@@ -56,7 +59,19 @@ typedef struct log_txn_part {
     size_t capbatches;
 } log_txn_part;
 
+/* Batch buffers a txn keeps between commits: at most this many bytes, this many. */
+#define LOG_TXN_KEEP_BYTES (8u * 1024u * 1024u)
+#define LOG_TXN_KEEP_BUFS 64u
+
+typedef struct log_txn_spare {
+    uint8_t *buf;
+    size_t cap;
+} log_txn_spare;
+
 struct log_txn {
+    log_txn_spare spare[LOG_TXN_KEEP_BUFS]; /* emptied buffers, for the next batches */
+    size_t nspare;
+    size_t spare_bytes;
     log_txn_part *parts;
     size_t nparts;
     size_t capparts;
@@ -84,12 +99,26 @@ static int log_grow(void **arr, size_t *cap, size_t need, size_t elem)
     return SPOOL_OK;
 }
 
+/* Keeps an emptied batch buffer for a later batch, or frees it. */
+static void log_txn_spare_put(log_txn *txn, uint8_t *buf, size_t cap)
+{
+    if (buf != NULL && txn->nspare < LOG_TXN_KEEP_BUFS &&
+        txn->spare_bytes + cap <= LOG_TXN_KEEP_BYTES) {
+        txn->spare[txn->nspare].buf = buf;
+        txn->spare[txn->nspare].cap = cap;
+        txn->nspare++;
+        txn->spare_bytes += cap;
+        return;
+    }
+    free(buf);
+}
+
 static void log_txn_reset(log_txn *txn)
 {
     for (size_t i = 0; i < txn->nparts; i++) {
         log_txn_part *tp = &txn->parts[i];
         for (size_t j = 0; j < tp->nbatches; j++)
-            free(tp->batches[j].buf);
+            log_txn_spare_put(txn, tp->batches[j].buf, tp->batches[j].cap);
         free(tp->batches);
         free(tp->topic);
     }
@@ -112,6 +141,8 @@ void log_txn_free(log_txn *txn)
     if (txn == NULL)
         return;
     log_txn_reset(txn);
+    for (size_t i = 0; i < txn->nspare; i++)
+        free(txn->spare[i].buf);
     free(txn->parts);
     free(txn->positions);
     free(txn);
@@ -148,30 +179,37 @@ int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_re
 {
     log_txn_part *tp;
     log_txn_batch *b = NULL;
-    size_t n;
+    size_t n, own;
 
     if (txn == NULL || topic == NULL || rec == NULL || partition < 0 ||
         (rec->header_count > 0 && rec->headers == NULL))
         return SPOOL_EINVAL;
-    n = log_record_encoded_len(rec, rec->timestamp_ms);
-    if (n == 0 || n > LOG_MAX_BATCH_BYTES - LOG_BATCH_HDR)
+    own = log_record_encoded_len(rec, rec->timestamp_ms);
+    if (own == 0 || own > LOG_MAX_BATCH_BYTES - LOG_BATCH_HDR)
         return SPOOL_EINVAL;
     tp = log_txn_part_get(txn, topic, partition);
     if (tp == NULL)
         return SPOOL_ENOMEM;
     if (tp->nbatches > 0) {
         b = &tp->batches[tp->nbatches - 1];
-        n = log_record_encoded_len(rec, b->first_ts);
+        /* The timestamp delta's varint may differ in length: same timestamp, same n. */
+        n = b->first_ts == rec->timestamp_ms ? own : log_record_encoded_len(rec, b->first_ts);
         if (n == 0 || b->len + n > LOG_MAX_BATCH_BYTES)
             b = NULL;
     }
     if (b == NULL) {
-        n = log_record_encoded_len(rec, rec->timestamp_ms);
+        n = own;
         if (log_grow((void **)&tp->batches, &tp->capbatches, tp->nbatches + 1,
                      sizeof *b) != 0)
             return SPOOL_ENOMEM;
         b = &tp->batches[tp->nbatches];
         memset(b, 0, sizeof *b);
+        if (txn->nspare > 0) {
+            txn->nspare--;
+            b->buf = txn->spare[txn->nspare].buf;
+            b->cap = txn->spare[txn->nspare].cap;
+            txn->spare_bytes -= b->cap;
+        }
         b->len = LOG_BATCH_HDR;
         b->first_ts = rec->timestamp_ms;
         b->max_ts = rec->timestamp_ms;
@@ -183,8 +221,13 @@ int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_re
         while (ncap < b->len + n)
             ncap *= 2;
         nb = realloc(b->buf, ncap);
-        if (nb == NULL)
+        if (nb == NULL) {
+            if (b->count == 0) { /* no empty batch left behind to be committed */
+                log_txn_spare_put(txn, b->buf, b->cap);
+                tp->nbatches--;
+            }
             return SPOOL_ENOMEM;
+        }
         b->buf = nb;
         b->cap = ncap;
     }

@@ -560,6 +560,54 @@ static void test_txn_spans_batches(void **state)
     free(v);
 }
 
+/* One txn committed again and again takes its emptied batch buffers back: big, then
+ * small, then big batches over two partitions read back exactly (a reused buffer's old
+ * bytes past the new batch's end are never written). */
+static void test_txn_reuses_buffers(void **state)
+{
+    fixture *f = *state;
+    static const size_t sizes[] = {300000, 1, 5000, 0, 700000, 64, 100000};
+    size_t nsizes = sizeof sizes / sizeof sizes[0];
+    char *v = malloc(700000);
+    log_txn *t = log_txn_new();
+    int64_t want[2] = {0, 0};
+
+    for (size_t round = 0; round < 3 * nsizes; round++) {
+        size_t len = sizes[round % nsizes];
+        int records = (int)(round % 3) + 1;
+        for (int i = 0; i < records; i++) {
+            int32_t part = (int32_t)((round + (size_t)i) % 2);
+            memset(v, 'a' + (int)((round + (size_t)i) % 26), len);
+            log_record in = {.value = v, .value_len = len, .timestamp_ms = (int64_t)round};
+            assert_int_equal(log_txn_add(t, "t", part, &in), SPOOL_OK);
+            want[part]++;
+        }
+        assert_int_equal(log_commit(f->s, t), SPOOL_OK);
+        assert_int_equal(log_txn_count(t), 0);
+    }
+    for (int32_t part = 0; part < 2; part++) {
+        log_reader *r = NULL;
+        log_record rec;
+        int64_t n = 0;
+        assert_int_equal(log_end_offset(f->s, "t", part), want[part]);
+        assert_int_equal(log_reader_open(f->s, "t", part, 0, &r), SPOOL_OK);
+        while (log_reader_next(r, &rec) == 1) {
+            size_t round = (size_t)rec.timestamp_ms;
+            assert_int_equal(rec.value_len, sizes[round % nsizes]);
+            const char *b = rec.value;
+            for (size_t k = 0; k < rec.value_len; k++)
+                if (b[k] != b[0] || b[k] < 'a' || b[k] > 'z')
+                    fail_msg("round %zu, byte %zu of %zu: 0x%02x", round, k, rec.value_len,
+                             (unsigned char)b[k]);
+            n++;
+        }
+        assert_int_equal(n, want[part]);
+        log_reader_close(r);
+    }
+    log_txn_free(t);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enospc_then_truncate_failure_is_fatal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_txn_spans_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_reuses_buffers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
