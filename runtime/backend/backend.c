@@ -113,13 +113,20 @@ int backend_producer_open(backend *b, const char *id, backend_producer **out,
                           char *err, size_t errlen)
 {
     *out = NULL;
-    return b->ops->producer_open(b, id, out, err, errlen);
+    int rc = b->ops->producer_open(b, id, out, err, errlen);
+    if (rc == SPOOL_OK && *out != NULL) {
+        (*out)->inflight = 0;
+        (*out)->sync_rc = SPOOL_OK;
+    }
+    return rc;
 }
 
 void backend_producer_close(backend_producer *p)
 {
-    if (p != NULL)
-        p->b->ops->producer_close(p);
+    if (p == NULL)
+        return;
+    (void)backend_producer_commit_wait(p);
+    p->b->ops->producer_close(p);
 }
 
 int backend_producer_position(backend_producer *p, void **pos, size_t *len)
@@ -145,11 +152,52 @@ size_t backend_producer_count(const backend_producer *p)
 
 int backend_producer_commit(backend_producer *p)
 {
+    if (p->inflight) {
+        int rc = backend_producer_commit_wait(p);
+        if (rc != SPOOL_OK)
+            return rc;
+    }
     return p->b->ops->producer_commit(p);
+}
+
+int backend_producer_commit_start(backend_producer *p)
+{
+    if (p->inflight) {
+        snprintf(p->error, sizeof(p->error), "a commit is already in flight on this "
+                 "producer; wait for it first (backend_producer_commit_wait)");
+        return SPOOL_EINVAL;
+    }
+    if (p->b->ops->producer_commit_start == NULL) {
+        p->sync_rc = p->b->ops->producer_commit(p);
+        p->inflight = 1;
+        return SPOOL_OK;
+    }
+    int rc = p->b->ops->producer_commit_start(p);
+    if (rc == SPOOL_OK)
+        p->inflight = 1;
+    return rc;
+}
+
+int backend_producer_commit_wait(backend_producer *p)
+{
+    if (!p->inflight)
+        return SPOOL_OK;
+    p->inflight = 0;
+    if (p->b->ops->producer_commit_wait == NULL)
+        return p->sync_rc;
+    return p->b->ops->producer_commit_wait(p);
+}
+
+int backend_producer_commit_inflight(const backend_producer *p)
+{
+    return p->inflight;
 }
 
 void backend_producer_abort(backend_producer *p)
 {
+    /* What is in flight ends first: whether it became durable shows in
+     * backend_producer_position(). */
+    (void)backend_producer_commit_wait(p);
     p->b->ops->producer_abort(p);
 }
 

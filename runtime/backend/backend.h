@@ -162,6 +162,31 @@ size_t backend_producer_count(const backend_producer *p);
  * position); LOG_EFENCED when a newer producer took the id over. */
 int backend_producer_commit(backend_producer *p);
 
+/* The same commit, in the background, so that the caller can gather the next batch
+ * while this one becomes durable. start hands what was added and the position over
+ * and returns at once, leaving the producer empty for the next adds; wait blocks until
+ * that commit ended and returns its result, with backend_producer_commit()'s codes.
+ * Nothing of it is durable, and its position must not be acknowledged, before wait
+ * returned SPOOL_OK.
+ *
+ * At most one commit is in flight per producer: start with one in flight is
+ * SPOOL_EINVAL (wait first). Commits of one producer complete in order, so a later
+ * position never becomes durable before an earlier one. After LOG_ENOSPC from wait,
+ * nothing of that commit is durable and its records and position are put back in
+ * front of what was added since: the producer holds everything not yet committed, in
+ * order, to commit again later. LOG_EIO is fatal as ever. backend_producer_commit(),
+ * _abort() and _close() wait for a commit in flight first (commit returns its failure
+ * if it failed; abort then drops everything not committed). wait with nothing in
+ * flight returns SPOOL_OK. builtin: a committer thread per producer (started at the
+ * first commit_start) runs log_commit() on the handed-over txn while the caller fills
+ * a second one. kafka: no background commit yet: start commits synchronously and wait
+ * returns that result. */
+int backend_producer_commit_start(backend_producer *p);
+int backend_producer_commit_wait(backend_producer *p);
+
+/* 1 while a commit started with backend_producer_commit_start() was not waited for. */
+int backend_producer_commit_inflight(const backend_producer *p);
+
 /* Drops what was added since the last commit (kafka: abort_transaction). */
 void backend_producer_abort(backend_producer *p);
 

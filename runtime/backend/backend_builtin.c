@@ -6,7 +6,15 @@
  * is one log_reader per assigned partition, partition p of each topic going to task
  * p % tasks at the first backend_sub_next() and never revoked; the coordinator owns
  * every source task at its first poll.
+ *
+ * A producer's background commit (backend_producer_commit_start) is a second log_txn
+ * and a committer thread of its own, started at the first such commit: start swaps
+ * the txn being filled with the empty spare and queues it, the thread runs log_commit()
+ * (which groups it with every other committer of the store as usual), and wait takes
+ * the result. After LOG_ENOSPC, wait moves what was added meanwhile behind the failed
+ * txn (log_txn_move) and makes that the txn being filled.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +32,26 @@ typedef struct builtin {
     int owns_log;                /* backend_open() opened it; backend_wrap_log() did not */
 } builtin;
 
+/* The committer thread's side of a producer (backend_producer_commit_start). */
+enum { FLIGHT_IDLE, FLIGHT_QUEUED, FLIGHT_DONE };
+
 typedef struct bproducer {
     struct backend_producer base;
     log_store *log;
     char *id;
-    log_txn *txn;
+    log_txn *txn;                /* the one the owner fills */
+    /* The background commit: the owner swaps txn and flight and queues flight; the
+     * committer thread runs log_commit() on it and says DONE. flight belongs to the
+     * committer while QUEUED, to the owner otherwise. */
+    log_txn *flight;             /* NULL until the first commit_start */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    int thread_started;
+    int state;                   /* FLIGHT_*; under mu */
+    int quit;                    /* under mu */
+    int rc;                      /* log_commit()'s result, under mu once DONE */
+    char flight_error[512];      /* its reason; written by whoever ran the commit */
 } bproducer;
 
 typedef struct bpart {
@@ -130,6 +153,9 @@ static int b_producer_open(backend *b, const char *id, backend_producer **out, c
     }
     p->base.b = b;
     p->log = bl(b);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->state = FLIGHT_IDLE;
     *out = &p->base;
     return SPOOL_OK;
 }
@@ -137,6 +163,16 @@ static int b_producer_open(backend *b, const char *id, backend_producer **out, c
 static void b_producer_close(backend_producer *bp)
 {
     bproducer *p = (bproducer *)bp;
+    if (p->thread_started) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+    }
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->mu);
+    log_txn_free(p->flight);
     log_txn_free(p->txn);
     free(p->id);
     free(p);
@@ -177,6 +213,93 @@ static int b_producer_commit(backend_producer *bp)
     if (rc != SPOOL_OK)
         log_last_error(p->log, p->base.error, sizeof(p->base.error));
     return rc;
+}
+
+static void b_producer_abort(backend_producer *bp);
+
+/* Runs the queued commits of one producer, one at a time, in the order queued. */
+static void *committer_main(void *arg)
+{
+    bproducer *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->state != FLIGHT_QUEUED && !p->quit)
+            pthread_cond_wait(&p->cond, &p->mu);
+        if (p->state != FLIGHT_QUEUED)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        int rc = log_commit(p->log, p->flight);
+        if (rc != SPOOL_OK)
+            log_last_error(p->log, p->flight_error, sizeof(p->flight_error));
+        pthread_mutex_lock(&p->mu);
+        p->rc = rc;
+        p->state = FLIGHT_DONE;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static int b_producer_commit_start(backend_producer *bp)
+{
+    bproducer *p = (bproducer *)bp;
+    if (p->flight == NULL && (p->flight = log_txn_new()) == NULL) {
+        snprintf(p->base.error, sizeof(p->base.error), "out of memory starting a commit "
+                 "of \"%s\"", p->id);
+        return SPOOL_ENOMEM;
+    }
+    if (!p->thread_started)
+        p->thread_started = pthread_create(&p->thread, NULL, committer_main, p) == 0;
+    /* flight is empty here (the last wait left it so): it takes what was added. */
+    log_txn *t = p->flight;
+    p->flight = p->txn;
+    p->txn = t;
+    if (!p->thread_started) {
+        /* No thread to be had: commit here; wait() hands the result back. */
+        int rc = log_commit(p->log, p->flight);
+        if (rc != SPOOL_OK)
+            log_last_error(p->log, p->flight_error, sizeof(p->flight_error));
+        p->rc = rc;
+        p->state = FLIGHT_DONE;
+        return SPOOL_OK;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->state = FLIGHT_QUEUED;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    return SPOOL_OK;
+}
+
+static int b_producer_commit_wait(backend_producer *bp)
+{
+    bproducer *p = (bproducer *)bp;
+    pthread_mutex_lock(&p->mu);
+    while (p->state != FLIGHT_DONE)
+        pthread_cond_wait(&p->cond, &p->mu);
+    p->state = FLIGHT_IDLE;
+    int rc = p->rc;
+    pthread_mutex_unlock(&p->mu);
+    if (rc == SPOOL_OK)
+        return rc;
+    snprintf(p->base.error, sizeof(p->base.error), "%s", p->flight_error);
+    if (rc != LOG_ENOSPC)
+        return rc; /* log_commit() emptied flight */
+    /* Nothing of it is committed: it goes back in front of what was added since, so
+     * that the producer holds everything not yet durable, in order. */
+    if (log_txn_move(p->flight, p->txn) != SPOOL_OK) {
+        log_txn_free(p->flight);
+        p->flight = NULL;
+        b_producer_abort(&p->base);
+        snprintf(p->base.error, sizeof(p->base.error), "out of memory putting back a "
+                 "commit of \"%.80s\" that failed (%.200s); everything not committed was "
+                 "dropped, start again from the committed position", p->id,
+                 p->flight_error);
+        return SPOOL_ENOMEM;
+    }
+    log_txn *t = p->txn;
+    p->txn = p->flight;
+    p->flight = t;
+    return LOG_ENOSPC;
 }
 
 static void b_producer_abort(backend_producer *bp)
@@ -466,6 +589,8 @@ static const backend_ops builtin_ops = {
     .producer_count = b_producer_count,
     .producer_commit = b_producer_commit,
     .producer_abort = b_producer_abort,
+    .producer_commit_start = b_producer_commit_start,
+    .producer_commit_wait = b_producer_commit_wait,
     .sub_open = b_sub_open,
     .sub_close = b_sub_close,
     .sub_next = b_sub_next,

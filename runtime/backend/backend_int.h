@@ -33,6 +33,11 @@ typedef struct backend_ops {
     size_t (*producer_count)(const backend_producer *p);
     int (*producer_commit)(backend_producer *p);
     void (*producer_abort)(backend_producer *p);
+    /* Optional (NULL: backend.c commits synchronously in start and hands the result
+     * back in wait). start is only called with no commit in flight, wait only with
+     * one; abort and close are only called with none. */
+    int (*producer_commit_start)(backend_producer *p);
+    int (*producer_commit_wait)(backend_producer *p);
 
     int (*sub_open)(backend *b, const backend_sub_opts *o, backend_sub **out,
                     char *err, size_t errlen);
@@ -61,6 +66,8 @@ struct backend {
 struct backend_producer {
     backend *b;
     char error[512];            /* backend_producer_error() */
+    int inflight;               /* a commit was started and not yet waited for */
+    int sync_rc;                /* its result, when the backend has no async commit */
 };
 
 struct backend_sub {

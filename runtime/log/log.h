@@ -210,6 +210,13 @@ int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_re
 /* Sets the position to store for source with this transaction (copied). */
 int log_txn_set_position(log_txn *txn, const char *source, const void *pos, size_t len);
 
+/* Moves everything src holds to the end of dst: src's records follow dst's (per
+ * partition, in the order they were added), src's positions replace dst's of the same
+ * source. src is empty afterwards (its spare buffers stay with it). SPOOL_ENOMEM
+ * changes neither. Used to put a commit that failed with LOG_ENOSPC back in front of
+ * what was added since, so that both commit again together and in order. */
+int log_txn_move(log_txn *dst, log_txn *src);
+
 /* Number of records added since the last commit. */
 size_t log_txn_count(const log_txn *txn);
 

@@ -239,6 +239,70 @@ int log_txn_add(log_txn *txn, const char *topic, int32_t partition, const log_re
     return SPOOL_OK;
 }
 
+/* The part of txn for topic/partition, or NULL when txn has none. */
+static log_txn_part *log_txn_part_find(log_txn *txn, const char *topic, int32_t partition)
+{
+    for (size_t i = txn->nparts; i-- > 0;)
+        if (txn->parts[i].partition == partition && strcmp(txn->parts[i].topic, topic) == 0)
+            return &txn->parts[i];
+    return NULL;
+}
+
+int log_txn_move(log_txn *dst, log_txn *src)
+{
+    size_t newparts = 0;
+
+    if (dst == NULL || src == NULL || dst == src)
+        return SPOOL_EINVAL;
+    /* Reserve everything first, so that running out of memory changes nothing. */
+    for (size_t i = 0; i < src->nparts; i++) {
+        log_txn_part *sp = &src->parts[i], *dp = log_txn_part_find(dst, sp->topic,
+                                                                    sp->partition);
+        if (dp == NULL)
+            newparts++;
+        else if (log_grow((void **)&dp->batches, &dp->capbatches,
+                          dp->nbatches + sp->nbatches, sizeof *dp->batches) != 0)
+            return SPOOL_ENOMEM;
+    }
+    if (log_grow((void **)&dst->parts, &dst->capparts, dst->nparts + newparts,
+                 sizeof *dst->parts) != 0 ||
+        log_grow((void **)&dst->positions, &dst->cappos, dst->npos + src->npos,
+                 sizeof *dst->positions) != 0)
+        return SPOOL_ENOMEM;
+    /* Then move: batches go after dst's own, whole parts and positions change hands. */
+    for (size_t i = 0; i < src->nparts; i++) {
+        log_txn_part *sp = &src->parts[i], *dp = log_txn_part_find(dst, sp->topic,
+                                                                    sp->partition);
+        if (dp == NULL) {
+            dst->parts[dst->nparts++] = *sp;
+            continue;
+        }
+        memcpy(dp->batches + dp->nbatches, sp->batches, sp->nbatches * sizeof *sp->batches);
+        dp->nbatches += sp->nbatches;
+        free(sp->batches);
+        free(sp->topic);
+    }
+    for (size_t i = 0; i < src->npos; i++) {
+        log_source_pos *sp = &src->positions[i], *dp = NULL;
+        for (size_t j = 0; j < dst->npos && dp == NULL; j++)
+            if (strcmp(dst->positions[j].name, sp->name) == 0)
+                dp = &dst->positions[j];
+        if (dp == NULL) {
+            dst->positions[dst->npos++] = *sp;
+            continue;
+        }
+        free(dp->pos);
+        dp->pos = sp->pos;
+        dp->len = sp->len;
+        free(sp->name);
+    }
+    dst->count += src->count;
+    src->nparts = 0;
+    src->npos = 0;
+    src->count = 0;
+    return SPOOL_OK;
+}
+
 int log_txn_set_position(log_txn *txn, const char *source, const void *pos, size_t len)
 {
     log_source_pos *sp = NULL;
