@@ -1052,41 +1052,92 @@ static void task_finished(struct spool_task *t)
 
 /* ---- Sources ------------------------------------------------------------------------- */
 
-/* Commits what was emitted since the last commit, with the position of the last record
- * accepted. Returns 0, or -1 when the worker stopped for a storage error, the task must
- * stop while the disk is full (nothing is lost: the records were not committed and the
- * position did not move), another worker took the task over (t->fenced), or the
- * backend dropped the transaction and the task must start again from its committed
- * position (t->restart_loop). */
-static int source_commit(struct spool_task *t)
-{
-    size_t n = backend_producer_count(t->prod);
-    retry_state r = {0};
-    int rc;
+/* Source commits are pipelined: a commit is started (backend_producer_commit_start)
+ * and becomes durable in the background while the task polls its next batch; it is
+ * waited for before the next one starts, before the task pauses and before it ends.
+ * Only a commit waited for counts: its records are counted, source.after_commit is
+ * reached, and its position becomes committed_pos, which the plugin learns through
+ * source_notify().
+ *
+ * The two functions below return 0, or -1 when the worker stopped for a storage
+ * error, the task must stop while the disk is full (nothing is lost: the records were
+ * not committed and the position did not move), another worker took the task over
+ * (t->fenced), or the backend dropped the transaction and the task must start again
+ * from its committed position (t->restart_loop). */
 
-    if (t->fenced || t->restart_loop)
+/* Hands the producer's records and the pending position over to be committed. */
+static int source_commit_launch(struct spool_task *t)
+{
+    if (t->pending_set &&
+        backend_producer_set_position(t->prod, t->pending_pos, t->pending_len) != 0) {
+        task_fail(t, "out of memory committing");
         return -1;
-    if (n == 0 && !t->pending_set)
+    }
+    t->flight_n = backend_producer_count(t->prod);
+    t->flight_bytes = t->txn_bytes;
+    t->txn_bytes = 0;
+    t->flight_pos_set = t->pending_set;
+    if (t->pending_set) {
+        /* The buffers change places: pending_pos is free for the next emits. */
+        void *pp = t->flight_pos;
+        size_t cap = t->flight_cap;
+        t->flight_pos = t->pending_pos;
+        t->flight_cap = t->pending_cap;
+        t->flight_len = t->pending_len;
+        t->pending_pos = pp;
+        t->pending_cap = cap;
+        t->pending_set = 0;
+    }
+    int rc = backend_producer_commit_start(t->prod);
+    if (rc != SPOOL_OK) {
+        task_fail(t, "cannot start a commit: %s", backend_producer_error(t->prod));
+        return -1;
+    }
+    t->flight = 1;
+    return 0;
+}
+
+/* After LOG_ENOSPC the producer holds the failed commit again, in front of what was
+ * emitted since: so do the task's counters and its pending position. */
+static void source_commit_restore(struct spool_task *t)
+{
+    t->txn_bytes += t->flight_bytes;
+    if (t->flight_pos_set && !t->pending_set) {
+        void *pp = t->pending_pos;
+        size_t cap = t->pending_cap;
+        t->pending_pos = t->flight_pos;
+        t->pending_cap = t->flight_cap;
+        t->pending_len = t->flight_len;
+        t->flight_pos = pp;
+        t->flight_cap = cap;
+        t->pending_set = 1;
+    }
+    t->flight_pos_set = 0;
+}
+
+/* Waits for the commit in flight, if any, and takes its result. */
+static int source_commit_wait(struct spool_task *t)
+{
+    int warned = 0, rc;
+
+    if (!t->flight)
         return 0;
-    worker_failpoint(t->w, "source.before_commit");
     for (;;) {
-        if (t->pending_set &&
-            backend_producer_set_position(t->prod, t->pending_pos, t->pending_len) != 0) {
-            task_fail(t, "out of memory committing");
-            return -1;
-        }
-        rc = backend_producer_commit(t->prod);
+        rc = backend_producer_commit_wait(t->prod);
+        t->flight = 0;
         if (rc != LOG_ENOSPC)
             break;
         /* A full disk is not fatal: the producer keeps the records and the source stays
          * paused here until space returns (or the worker stops). */
-        if (r.attempts == 0)
+        source_commit_restore(t);
+        if (!warned)
             worker_log(SPOOL_LOG_WARN, t->name, "the disk holding %s is full; the source "
                        "waits until space is freed", t->w->data_dir);
-        r.attempts = 1;
-        if (task_wait(t, 1000))
+        warned = 1;
+        if (task_wait(t, 1000) || source_commit_launch(t) != 0)
             return -1;
     }
+    size_t n = t->flight_n;
     if (rc == LOG_EFENCED) {
         worker_log(SPOOL_LOG_INFO, t->name, "another worker took this task over (%s); it "
                    "stops here, its %zu uncommitted records are that worker's to read "
@@ -1108,25 +1159,39 @@ static int source_commit(struct spool_task *t)
                     "lost", n, backend_producer_error(t->prod));
         return -1;
     }
-    atomic_fetch_add(&t->bytes, t->txn_bytes);
-    t->txn_bytes = 0;
+    atomic_fetch_add(&t->bytes, t->flight_bytes);
+    t->flight_bytes = 0;
     atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->produced, n);
     worker_event(t->w);
     worker_failpoint(t->w, "source.after_commit");
-    if (t->pending_set) {
-        void *p = realloc(t->committed_pos, t->pending_len ? t->pending_len : 1);
+    if (t->flight_pos_set) {
+        void *p = realloc(t->committed_pos, t->flight_len ? t->flight_len : 1);
         if (p == NULL) {
             task_fail(t, "out of memory");
             return -1;
         }
-        memcpy(p, t->pending_pos, t->pending_len);
+        memcpy(p, t->flight_pos, t->flight_len);
         t->committed_pos = p;
-        t->committed_len = t->pending_len;
-        t->pending_set = 0;
+        t->committed_len = t->flight_len;
+        t->flight_pos_set = 0;
         t->commit_due = 1;
     }
     return 0;
+}
+
+/* Waits for the commit in flight, then starts one of what was emitted since, with the
+ * position of the last record accepted. */
+static int source_commit_start(struct spool_task *t)
+{
+    if (source_commit_wait(t) != 0)
+        return -1;
+    if (t->fenced || t->restart_loop)
+        return -1;
+    if (backend_producer_count(t->prod) == 0 && !t->pending_set)
+        return 0;
+    worker_failpoint(t->w, "source.before_commit");
+    return source_commit_launch(t);
 }
 
 /* Tells the plugin which position is durable, outside poll() so that callbacks never
@@ -1183,7 +1248,7 @@ spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
     }
     if ((int64_t)backend_producer_count(t->prod) >= t->cc->batch_max_records ||
         (int64_t)t->txn_bytes >= t->cc->batch_max_bytes)
-        if (source_commit(t) != 0)
+        if (source_commit_start(t) != 0)
             return SPOOL_ESTOP;
     return SPOOL_OK;
 }
@@ -1202,6 +1267,9 @@ static int source_setup(struct spool_task *t)
     t->txn_bytes = 0;
     t->commit_due = 0;
     t->restart_loop = 0;
+    t->flight = 0;
+    t->flight_pos_set = 0;
+    t->flight_bytes = 0;
     free(t->committed_pos);
     t->committed_pos = NULL;
     t->committed_len = 0;
@@ -1242,18 +1310,31 @@ static int source_run(struct spool_task *t)
 
     if (source_setup(t) != 0 || task_open(t) != 0)
         return 0;
-    while (!task_pause_point(t)) {
+    for (;;) {
+        /* A paused task holds no commit in flight: the plugin learns its position. */
+        if (t->flight && atomic_load(&t->pause_req)) {
+            if (source_commit_wait(t) != 0)
+                break;
+            source_notify(t);
+        }
+        if (task_pause_point(t))
+            break;
         t->error[0] = '\0';
         int began = call_begin(t, CALL_POLL);
-        rc = t->plugin->desc->poll(t, t->state, SOURCE_POLL_MS);
+        /* With a commit in flight, take only what is ready: the commit's position
+         * reaches the plugin (and its upstream) without waiting for new data. */
+        rc = t->plugin->desc->poll(t, t->state, t->flight ? 0 : SOURCE_POLL_MS);
         call_done(t, began);
         /* A connector that failed on a record commits nothing more: part of what a
          * transform derived from that record may be in the producer, and everything
          * since the last commit is read again after a restart. Otherwise what was
-         * emitted before an error or a stop is committed all the same. */
+         * emitted before an error or a stop is committed all the same. The commit in
+         * flight holds only records of earlier, whole polls: it ends as usual (below). */
         if (task_failed(t))
             break;
-        if (source_commit(t) != 0)
+        /* The last commit ends, this poll's starts; the plugin hears of the first
+         * while the second is under way. */
+        if (source_commit_start(t) != 0)
             break;
         source_notify(t);
         if (task_failed(t))
@@ -1273,6 +1354,9 @@ static int source_run(struct spool_task *t)
             r.attempts = 0;
         }
     }
+    /* Whatever ended the loop, the commit in flight ends before the task does. */
+    if (source_commit_wait(t) == 0 && !task_failed(t))
+        source_notify(t);
     return t->restart_loop && !task_failed(t) && !task_stopping(t);
 }
 
@@ -2456,6 +2540,7 @@ static void task_free(struct spool_task *t)
     backend_producer_close(t->dlq);
     backend_sub_close(t->sub);
     free(t->pending_pos);
+    free(t->flight_pos);
     free(t->committed_pos);
     free(t->ckpt_name);
     ckpt_clear(&t->ck);

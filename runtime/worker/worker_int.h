@@ -67,6 +67,13 @@ struct spool_task {
     int commit_due;            /* a commit happened inside poll(): tell the plugin */
     void *committed_pos;       /* what source_position() returns */
     size_t committed_len;
+    /* The commit in flight (backend_producer_commit_start): its records and bytes, and
+     * the position it carries (when flight_pos_set), not durable before it is waited. */
+    int flight;
+    size_t flight_n, flight_bytes;
+    void *flight_pos;
+    size_t flight_len, flight_cap;
+    int flight_pos_set;
     const spool_record *cur_source; /* the record being emitted, for dead letters */
 
     /* Sinks. */
