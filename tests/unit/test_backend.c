@@ -1,17 +1,21 @@
 /* test_backend.c - the builtin backend behind backend.h: producers and their positions
  * (readable by the log under the same key, as existing data directories hold them),
  * subscriptions (task split, assigned() offsets, fairness between partitions, order
- * within one, wakeup, caught_up, one partition for tools), the coordinator. */
+ * within one, wakeup, caught_up, one partition for tools), the coordinator, and the
+ * producer's background commit (order, durability only after the wait, a full disk
+ * and a failed disk met by a commit in flight, through the log's fault hook). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
 #include "backend/backend.h"
+#include "log/log_int.h"
 #include "spool/plugin.h"
 #include "unit/test_log_helpers.h"
 
@@ -123,6 +127,249 @@ static void test_producer_position(void **state)
     assert_memory_equal(pos, "pos-1", 5);
     free(pos);
     backend_producer_close(p);
+}
+
+/* ---- The background commit --------------------------------------------------------- */
+
+/* The values of ev/0 from offset 0, joined with ',' into buf. */
+static const char *values(fixture *f, char *buf, size_t len)
+{
+    log_reader *r;
+    log_record rec;
+    size_t used = 0;
+    buf[0] = '\0';
+    assert_int_equal(log_reader_open(backend_log(f->b), "ev", 0, 0, &r), SPOOL_OK);
+    while (log_reader_next(r, &rec) == 1) {
+        int n = snprintf(buf + used, len - used, "%s%.*s", used ? "," : "",
+                         (int)rec.value_len, (const char *)rec.value);
+        assert_true(n > 0 && (size_t)n < len - used);
+        used += (size_t)n;
+    }
+    log_reader_close(r);
+    return buf;
+}
+
+static void add_value(backend_producer *p, const char *v)
+{
+    log_record r = {.value = v, .value_len = strlen(v), .timestamp_ms = 1};
+    assert_int_equal(backend_producer_add(p, "ev", 0, &r), SPOOL_OK);
+}
+
+static void assert_position(fixture *f, const char *want)
+{
+    void *pos = NULL;
+    size_t len = 0;
+    assert_int_equal(log_source_position(backend_log(f->b), "app", &pos, &len), SPOOL_OK);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(pos, want, len);
+    free(pos);
+}
+
+/* A fault hook that holds the committer thread inside its first pwrite until the test
+ * opens the gate, then fails the nth call of op with err (err 0: none fails). */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int hold, held, open;
+    log_io_op op;
+    int nth, err, calls;
+} gate;
+
+static int gate_hook(void *ctx, log_io_op op, const char *path)
+{
+    gate *g = ctx;
+    (void)path;
+    pthread_mutex_lock(&g->mu);
+    if (op == LOG_IO_APPEND && g->hold && !g->held) {
+        g->held = 1;
+        pthread_cond_broadcast(&g->cond);
+        while (!g->open)
+            pthread_cond_wait(&g->cond, &g->mu);
+    }
+    int fail = g->err != 0 && op == g->op && ++g->calls == g->nth;
+    pthread_mutex_unlock(&g->mu);
+    return fail ? g->err : 0;
+}
+
+static void gate_init(gate *g, int hold, log_io_op op, int nth, int err)
+{
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->hold = hold;
+    g->op = op;
+    g->nth = nth;
+    g->err = err;
+}
+
+static void gate_wait_held(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    while (!g->held)
+        pthread_cond_wait(&g->cond, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_destroy(gate *g)
+{
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->mu);
+}
+
+/* Nothing of a commit in flight is visible or durable before it ends; the producer
+ * takes the next records meanwhile; commits end in order. */
+static void test_producer_async_commit(void **state)
+{
+    fixture *f = *state;
+    backend_producer *p;
+    char buf[4096];
+    gate g;
+
+    topic(f, "ev", 1);
+    assert_int_equal(backend_producer_open(f->b, "app", &p, f->err, sizeof f->err), SPOOL_OK);
+    /* Nothing in flight: waiting is a no-op. */
+    assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+
+    gate_init(&g, 1, LOG_IO_APPEND, 0, 0);
+    log_set_fault(backend_log(f->b), gate_hook, &g);
+    add_value(p, "a1");
+    assert_int_equal(backend_producer_set_position(p, "1", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_inflight(p), 1);
+    assert_int_equal(backend_producer_count(p), 0);
+    gate_wait_held(&g);
+    /* Held inside log_commit: not committed, not visible, the position not moved. */
+    assert_int_equal(backend_end_offset(f->b, "ev", 0), 0);
+    void *pos = NULL;
+    size_t len = 9;
+    assert_int_equal(log_source_position(backend_log(f->b), "app", &pos, &len), SPOOL_OK);
+    assert_null(pos);
+    /* The next batch fills meanwhile; a second start must wait for the first. */
+    add_value(p, "a2");
+    assert_int_equal(backend_producer_set_position(p, "2", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_count(p), 1);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_EINVAL);
+    assert_non_null(strstr(backend_producer_error(p), "in flight"));
+    gate_open(&g);
+    assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_inflight(p), 0);
+    assert_string_equal(values(f, buf, sizeof buf), "a1");
+    assert_position(f, "1");
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+    assert_string_equal(values(f, buf, sizeof buf), "a1,a2");
+    assert_position(f, "2");
+    log_set_fault(backend_log(f->b), NULL, NULL);
+    gate_destroy(&g);
+
+    /* A pipeline of commits, each next batch filled while the last one commits: every
+     * record once, in order, the last position durable. */
+    char want[4096] = "a1,a2";
+    for (int i = 0; i < 200; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        add_value(p, v);
+        assert_int_equal(backend_producer_set_position(p, v, strlen(v)), SPOOL_OK);
+        assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+        assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+        strcat(want, ",");
+        strcat(want, v);
+    }
+    assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+    assert_string_equal(values(f, buf, sizeof buf), want);
+    assert_position(f, "199");
+
+    /* Closing waits for a commit in flight: it is durable after a reopen. */
+    add_value(p, "last");
+    assert_int_equal(backend_producer_set_position(p, "last", 4), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    backend_producer_close(p);
+    backend_close(f->b);
+    open_backend(f);
+    strcat(want, ",last");
+    assert_string_equal(values(f, buf, sizeof buf), want);
+    assert_position(f, "last");
+}
+
+/* A full disk met by a commit in flight: nothing of it is durable, its records and
+ * position come back in front of what was added since, and all commit in order once
+ * space returns. A failed disk is fatal: LOG_EIO, now and for later commits. */
+static void test_producer_async_commit_faults(void **state)
+{
+    fixture *f = *state;
+    backend_producer *p;
+    char buf[256];
+    gate g;
+
+    topic(f, "ev", 1);
+    assert_int_equal(backend_producer_open(f->b, "app", &p, f->err, sizeof f->err), SPOOL_OK);
+    add_value(p, "a");
+    assert_int_equal(backend_producer_set_position(p, "1", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_commit(p), SPOOL_OK);
+
+    /* ENOSPC, with records and a newer position added while it was in flight. */
+    gate_init(&g, 1, LOG_IO_APPEND, 1, ENOSPC);
+    log_set_fault(backend_log(f->b), gate_hook, &g);
+    add_value(p, "b1");
+    assert_int_equal(backend_producer_set_position(p, "2", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    gate_wait_held(&g);
+    add_value(p, "b2");
+    add_value(p, "b3");
+    assert_int_equal(backend_producer_set_position(p, "3", 1), SPOOL_OK);
+    gate_open(&g);
+    assert_int_equal(backend_producer_commit_wait(p), LOG_ENOSPC);
+    assert_non_null(strstr(backend_producer_error(p), "No space"));
+    assert_int_equal(backend_producer_count(p), 3);
+    assert_string_equal(values(f, buf, sizeof buf), "a");
+    assert_position(f, "1");
+    log_set_fault(backend_log(f->b), NULL, NULL);
+    gate_destroy(&g);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_wait(p), SPOOL_OK);
+    assert_int_equal(backend_producer_count(p), 0);
+    assert_string_equal(values(f, buf, sizeof buf), "a,b1,b2,b3");
+    assert_position(f, "3");
+
+    /* ENOSPC with records but no newer position added since: the failed commit's
+     * position is the one that commits with them. */
+    gate_init(&g, 0, LOG_IO_APPEND, 1, ENOSPC);
+    log_set_fault(backend_log(f->b), gate_hook, &g);
+    add_value(p, "c1");
+    assert_int_equal(backend_producer_set_position(p, "4", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    add_value(p, "c2");
+    assert_int_equal(backend_producer_commit_wait(p), LOG_ENOSPC);
+    log_set_fault(backend_log(f->b), NULL, NULL);
+    gate_destroy(&g);
+    assert_int_equal(backend_producer_commit(p), SPOOL_OK);
+    assert_string_equal(values(f, buf, sizeof buf), "a,b1,b2,b3,c1,c2");
+    assert_position(f, "4");
+
+    /* EIO at the segment's fdatasync: fatal, for this commit and every later one. */
+    gate_init(&g, 0, LOG_IO_SYNC, 1, EIO);
+    log_set_fault(backend_log(f->b), gate_hook, &g);
+    add_value(p, "d");
+    assert_int_equal(backend_producer_set_position(p, "5", 1), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_wait(p), LOG_EIO);
+    assert_true(backend_producer_error(p)[0] != '\0');
+    assert_position(f, "4");
+    add_value(p, "e");
+    assert_int_equal(backend_producer_commit_start(p), SPOOL_OK);
+    assert_int_equal(backend_producer_commit_wait(p), LOG_EIO);
+    assert_position(f, "4");
+    backend_producer_close(p);
+    log_set_fault(backend_log(f->b), NULL, NULL);
+    gate_destroy(&g);
 }
 
 static void test_topics(void **state)
@@ -465,6 +712,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_producer_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_producer_async_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_producer_async_commit_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_fairness, setup, teardown),
