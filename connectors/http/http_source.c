@@ -959,9 +959,11 @@ static void hs_close(spool_task *t, void *state)
     if (s->daemon != NULL) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
-        host->log(t, SPOOL_LOG_DEBUG, "%" PRId64 " requests taken by %" PRId64 " polls; %"
-                  PRId64 " polls waited for a group, %" PRId64 " us in all", s->stat_requests,
-                  s->stat_polls, s->stat_lingers, s->stat_linger_us);
+        if (s->stat_polls > 0)
+            host->log(t, SPOOL_LOG_INFO, "%" PRId64 " requests taken by %" PRId64 " polls "
+                      "(one commit each); %" PRId64 " polls waited for clients (batch_wait), "
+                      "%" PRId64 " us in all", s->stat_requests, s->stat_polls,
+                      s->stat_lingers, s->stat_linger_us);
         /* A waiter answered 503 below is retried by its client, which is right: its
          * first request is not durable either, or it would have been answered. */
         for (int pass = 0; pass < 2; pass++) {
