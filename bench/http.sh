@@ -14,7 +14,8 @@
 # BUILD is a Release or RelWithDebInfo build dir with the connectors and their test
 # programs. Env: HTTP_BENCH_DURABILITY (default "batch none"), HTTP_BENCH_RECORDS
 # (sink records, default 2000000), HTTP_BENCH_RUNTIME_BATCH (the sink's batch.max_records,
-# default 4096 as in the shipped config). Needs wrk and nginx (`make bench-http` installs
+# one sink run each, default "4096 50000": 4096 is the shipped default; each runtime
+# batch ends with a checkpoint, which the runtime fsyncs). Needs wrk and nginx (`make bench-http` installs
 # them); awk does the arithmetic.
 set -eu
 build=$(cd "$1" && pwd)
@@ -128,7 +129,9 @@ for dur in ${HTTP_BENCH_DURABILITY:-batch none}; do
   stop_hook
 done
 
-# The sink against raw libcurl.
+# The sink against raw libcurl: for each runtime batch size, raw libcurl then the sink,
+# each timed from its first record at the server to its last (the worker's start and its
+# recovery scan of the log are left out: they are paid once, not per record).
 records=${HTTP_BENCH_RECORDS:-2000000}
 per=500
 "$build/bin/http_testserver" "$work/port" "$work/srv.log" "" &
@@ -136,44 +139,54 @@ pids="$pids $!"
 i=0; while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 sport=$(cat "$work/port")
 now() { date +%s.%N; }
-wait_lines() { # wait_lines N: until the server has logged N records
-  i=0
-  while [ "$(wc -l < "$work/srv.log")" -lt "$1" ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i + 1)); done
+# timed CMD...: runs CMD in the background and prints "RECORDS T0 T1": from the server's
+# first record (RECORDS counts those after it) to its record {"id":$records,...}.
+timed() {
+  : > "$work/srv.log"
+  "$@" &
+  tp=$!
+  pids="$pids $tp"
+  i=0; while [ ! -s "$work/srv.log" ] && [ $i -lt 30000 ]; do sleep 0.001; i=$((i + 1)); done
+  t0=$(now)
+  first=$(wc -l < "$work/srv.log")
+  i=0; while ! tail -n 1 "$work/srv.log" | grep -q "{\"id\":$records,"; do
+    sleep 0.005; i=$((i + 1)); [ $i -lt 12000 ] || { echo "0 0 1"; return; }
+  done
+  t1=$(now)
+  kill -TERM $tp 2>/dev/null || true
+  wait $tp 2>/dev/null || true
+  echo "$((records - first)) $t0 $t1"
 }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%d", n / (b - a) }'; }
-: > "$work/srv.log"
-t0=$(now)
-"$build/bin/http_loadgen" "http://127.0.0.1:$sport/ingest" "$work/raw.out" 1 $((records / per)) -$per 2>/dev/null
-wait_lines "$records"
-t1=$(now)
-raw=$(rate "$records" "$t0" "$t1")
 
 "$spool" topics create --data-dir "$work/sdata" --partitions 1 resource-events >/dev/null
 awk -v n="$records" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"id\":%d,\"pad\":\"x\"}\n", i }' |
   "$spool" produce --data-dir "$work/sdata" resource-events >/dev/null 2>&1
-: > "$work/srv.log"
-t0=$(now)
-SINK_URL="http://127.0.0.1:$sport/ingest" SINK_BATCH=$per SINK_RUNTIME_BATCH=${HTTP_BENCH_RUNTIME_BATCH:-4096} SINK_PARTITIONS=1 \
-  "$spool" run --log-level warn --plugin-path "$plugins" --data-dir "$work/sdata" \
-  "$src/configs/http-sink.yaml" > "$work/sink.log" 2>&1 &
-spid=$!
-pids="$pids $spid"
-wait_lines "$records"
-t1=$(now)
-kill -TERM $spid 2>/dev/null || true
-sink=$(rate "$records" "$t0" "$t1")
 echo
-echo "http sink, $records records of ~20 bytes, NDJSON batches of $per, one connection," \
-     "runtime batch ${HTTP_BENCH_RUNTIME_BATCH:-4096}"
-printf '%-36s %10s records/s\n' "raw libcurl (http_loadgen)" "$raw"
-printf '%-36s %10s records/s  (%s of raw)\n' "http sink (spool run, from the log)" "$sink" "$(pct "$sink" "$raw")"
+echo "http sink, $records records of ~20 bytes, NDJSON batches of $per, one keep-alive connection"
+printf '%-13s %16s %16s %8s\n' "runtime batch" "raw libcurl/s" "http sink/s" "of raw"
+sink=; raw=
+for rb in ${HTTP_BENCH_RUNTIME_BATCH:-4096 50000}; do
+  rm -f "$work/raw.out"
+  raw_r=$(rate $(timed "$build/bin/http_loadgen" "http://127.0.0.1:$sport/ingest" "$work/raw.out" 1 \
+          $((records / per)) -$per 1 2>/dev/null))
+  rm -rf "$work/sd"; cp -r "$work/sdata" "$work/sd"
+  sink_r=$(rate $(SINK_URL="http://127.0.0.1:$sport/ingest" SINK_BATCH=$per SINK_RUNTIME_BATCH=$rb \
+           SINK_PARTITIONS=1 timed "$spool" run --log-level warn --plugin-path "$plugins" \
+           --data-dir "$work/sd" "$src/configs/http-sink.yaml" 2>"$work/sink.log"))
+  printf '%-13s %16s %16s %8s\n' "$rb" "$raw_r" "$sink_r" "$(pct "$sink_r" "$raw_r")"
+  [ -n "$sink" ] || { sink=$sink_r; raw=$raw_r; } # the target is judged on the first (default 4096)
+done
 
 echo
 echo "targets (issue 6):"
-awk -v s="$single16" -v ng="$nginx_single16" -v b="$batch16" -v k="$sink" -v raw="$raw" 'BEGIN {
+awk -v s="$single16" -v ng="$nginx_single16" -v b="$batch16" -v k="$sink" -v raw="$raw" \
+    -v rb="${HTTP_BENCH_RUNTIME_BATCH:-4096 50000}" 'BEGIN {
+  sub(/ .*/, "", rb)
   ok = (s ~ /^[0-9]+$/ && ng ~ /^[0-9]+$/ && s >= 0.25 * ng) ? "met" : "NOT met"
   printf "  single events at 16 conns, batch durability >= 25%% of nginx: %s (%s vs %s)\n", ok, s, ng
   ok = (b ~ /^[0-9]+$/ && b >= 1000000) ? "met" : "NOT met"
   printf "  batches of 100 at 16 conns, batch durability >= 1,000,000 events/s: %s (%s)\n", ok, b
-  ok = (k + 0 >= 0.8 * raw) ? "met" : "NOT met"
-  printf "  http sink >= 80%% of raw libcurl: %s (%d%%)\n", ok, 100 * k / raw }'
+  ok = (raw + 0 > 0 && k + 0 >= 0.8 * raw) ? "met" : "NOT met"
+  p = (raw + 0 > 0) ? 100 * k / raw : 0
+  printf "  http sink >= 80%% of raw libcurl (runtime batch %s): %s (%d%%)\n", rb, ok, p }'
