@@ -284,6 +284,7 @@ static spool_rc hk_open(spool_task *t, void **state)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L); /* libcurl's default; said here */
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)host->opt_int(t, "timeout"));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)host->opt_int(t, "connect_timeout"));
     long verify = host->opt_int(t, "tls_verify") ? 1L : 0L;
