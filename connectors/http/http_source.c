@@ -259,7 +259,8 @@ static void arrived_locked(hsrc *s, hreq *r)
  * batch_wait. */
 static void linger_locked(hsrc *s)
 {
-    int64_t now = now_us(), until = now + s->batch_wait_us;
+    int64_t now = now_us(), start = now, until = now + s->batch_wait_us;
+    int waited = 0;
     for (;;) {
         /* Connections that did not come back within batch_wait are slow now. */
         while (s->idle_head != NULL && s->idle_head->answered_us + s->batch_wait_us <= now) {
@@ -268,11 +269,13 @@ static void linger_locked(hsrc *s)
             hc->fast = 0;
         }
         if ((s->nidle == 0 && s->narriving == 0) || now >= until) {
-            s->stat_linger_us += now - (until - s->batch_wait_us);
+            if (waited) {
+                s->stat_lingers++;
+                s->stat_linger_us += now - start;
+            }
             return;
         }
-        if (now + s->batch_wait_us == until)
-            s->stat_lingers++;
+        waited = 1;
         int64_t wake = until;
         if (s->idle_head != NULL && s->idle_head->answered_us + s->batch_wait_us < wake)
             wake = s->idle_head->answered_us + s->batch_wait_us;
