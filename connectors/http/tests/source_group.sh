@@ -65,9 +65,13 @@ in_log "$work/run1" "after a stop"
 rm -rf "$work/data"
 SPOOL_FAILPOINT=source.before_commit:5:kill start_worker "$work/hook.yaml"
 "$bindir/http_loadgen" "http://127.0.0.1:$port/events" "$work/run2" 16 30 1 100000 2>&1
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 pid=
-grep -q 'failpoint source.before_commit reached' "$work/worker.log" || fail "the failpoint was not reached"
+grep -q 'failpoint source.before_commit reached' "$work/worker.log" ||
+  { fail "the failpoint was not reached"; tail -20 "$work/worker.log"; }
 in_log "$work/run2" "after a kill before a commit"
 noanswer=$(grep -c '^E' "$work/run2" || true)
 if [ "$noanswer" -gt 0 ]; then echo "ok   $noanswer events were never answered (the killed group)"
