@@ -21,8 +21,10 @@ PACKAGE_PKGS = $(BUILD_PKGS) dpkg-dev file
 # metrics test parses /metrics with the Prometheus client's own parser.
 TEST_PKGS  = $(BUILD_PKGS) clang libclang-rt-14-dev postgresql sqlite3 curl kcat \
              dpkg-dev file systemd strace python3-prometheus-client
+# bench/http.sh: wrk is the load generator, nginx the reference server, curl the probe.
+HTTP_BENCH_PKGS = $(BUILD_PKGS) wrk nginx curl
 
-.PHONY: bench bench-kafka chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
+.PHONY: bench bench-http bench-deps-http bench-kafka chaos docs all deps demo-deps test-deps package-deps package build demo demo-file test test-asan test-tsan fuzz fuzz-configure fuzz-smoke \
         install clean help
 
 all: build
@@ -35,6 +37,7 @@ help:
 	@echo "make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench   build, then print the log's append/read rates against the disk's raw limit"
 	@echo "make bench-kafka  build, then the kafka source and sink against librdkafka (mock cluster)"
+	@echo "make bench-http   install wrk and nginx if missing, build, then the webhook against nginx and the http sink against libcurl"
 	@echo "make chaos   the flagship chaos test at nightly size (1,000,000 events, 100 kills)"
 	@echo "make docs    regenerate the option tables in docs/connectors/ from the plugins"
 	@echo "make install install into PREFIX (default /usr/local)"
@@ -114,6 +117,15 @@ KAFKA_RECORDS    ?= 200000
 KAFKA_PARTITIONS ?= 16
 bench-kafka: build
 	$(BUILD)/bin/bench_kafka $(BUILD)/bin/spool $(KAFKA_RECORDS) $(KAFKA_PARTITIONS)
+
+# The webhook source beside nginx and the http sink beside raw libcurl (docs/performance.md).
+# HTTP_SECONDS is the length of each wrk run.
+HTTP_SECONDS ?= 5
+bench-deps-http:
+	$(call install_missing,$(HTTP_BENCH_PKGS))
+
+bench-http: bench-deps-http build
+	sh bench/http.sh $(BUILD) $(HTTP_SECONDS)
 
 # The flagship chaos test at nightly size: 1,000,000 events, 100 kills.
 chaos: test-deps build

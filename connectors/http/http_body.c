@@ -4,6 +4,7 @@
  * (no overlong forms, no surrogates, nothing above U+10FFFF) and \u escapes (surrogates
  * paired). Only the list of event spans grows; the scanner itself never allocates.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +24,16 @@ static int fail(scan *s, const char *why)
     return -1;
 }
 
+/* The hot loops below work on local copies of p, i and len: a store to s->i could
+ * alias any byte read through s->p (unsigned char), so the compiler would otherwise
+ * store and reload the index for every byte. */
 static void skip_ws(scan *s)
 {
-    while (s->i < s->len) {
-        unsigned char c = s->p[s->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        s->i++;
-    }
+    const unsigned char *p = s->p;
+    size_t i = s->i, len = s->len;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    s->i = i;
 }
 
 static int hexval(unsigned char c)
@@ -95,11 +98,44 @@ static int utf8_seq(scan *s)
     return 0;
 }
 
+/* Eight bytes at a time: nonzero when any byte of x is below 0x20, '"', '\\' or 0x80 and
+ * above (the bytes a string scan must look at). */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+static uint64_t special_bytes(uint64_t x)
+{
+    uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+    return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | x) & HIGHS;
+}
+
+/* Returns the index of the first byte at or after i that is not plain printable ASCII
+ * inside a string (see special_bytes), or len. */
+static size_t plain_run(const unsigned char *p, size_t i, size_t len)
+{
+    while (len - i >= 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (special_bytes(x) != 0)
+            break;
+        i += 8;
+    }
+    while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+        i++;
+    return i;
+}
+
 static int scan_string(scan *s)
 {
+    const unsigned char *p = s->p;
+    size_t len = s->len;
     s->i++; /* the opening quote */
-    while (s->i < s->len) {
-        unsigned char c = s->p[s->i];
+    while (s->i < len) {
+        /* The run of plain printable ASCII, which is most of any string. */
+        size_t i = plain_run(p, s->i, len);
+        s->i = i;
+        if (i >= len)
+            break;
+        unsigned char c = p[i];
         if (c == '"') {
             s->i++;
             return 0;
@@ -135,11 +171,8 @@ static int scan_string(scan *s)
                 s->i--;
                 return fail(s, "invalid escape in string");
             }
-        } else if (c >= 0x80) {
-            if (utf8_seq(s) != 0)
-                return -1;
-        } else {
-            s->i++;
+        } else if (utf8_seq(s) != 0) { /* c >= 0x80 */
+            return -1;
         }
     }
     return fail(s, "unterminated string");
@@ -147,10 +180,12 @@ static int scan_string(scan *s)
 
 static int digits(scan *s)
 {
-    size_t start = s->i;
-    while (s->i < s->len && s->p[s->i] >= '0' && s->p[s->i] <= '9')
-        s->i++;
-    return s->i > start ? 0 : fail(s, "expected a digit");
+    const unsigned char *p = s->p;
+    size_t start = s->i, i = s->i, len = s->len;
+    while (i < len && p[i] >= '0' && p[i] <= '9')
+        i++;
+    s->i = i;
+    return i > start ? 0 : fail(s, "expected a digit");
 }
 
 static int scan_number(scan *s)

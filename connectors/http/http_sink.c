@@ -24,6 +24,12 @@
  * the body, for the connector's errors policy.
  *
  * Only http and https are spoken, and redirects are not followed.
+ *
+ * Pipelining on one keep-alive connection: a request is started through libcurl's multi
+ * interface, and while the server works on it put() checks and copies the records of the
+ * next request into the other of two body buffers; only then does it wait for the
+ * answer. One request is on the wire at a time, so requests arrive in order, and a
+ * request that must be retried is retried before the next one is sent.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -83,16 +89,30 @@ static const spool_option http_sink_options[] = {
     {.name = NULL},
 };
 
+typedef struct hbody {
+    char *buf;
+    size_t len, cap;
+} hbody;
+
 typedef struct hsink {
     CURL *curl;
+    CURLM *multi;                  /* drives curl, one request at a time */
     struct curl_slist *base;       /* Content-Type, Expect, extra headers, token */
     char *url_shown;               /* the URL without query or credentials, for messages */
     char *prefix;                  /* "pipeline/connector" of the Idempotency-Key */
     int array;
     int64_t batch_records, batch_bytes;
     int64_t retries, backoff_ms, backoff_max_ms, max_retry_after_ms;
-    char *body;
-    size_t len, cap;
+    hbody bodies[2];               /* one on the wire, the next being built */
+    struct {                       /* the request on the wire */
+        int active;
+        hbody *body;
+        const spool_record *const *recs;
+        size_t n;
+        char key[600];
+        char idem[640];            /* "Idempotency-Key: KEY" */
+        struct curl_slist idem_node; /* chained after the base headers while sent */
+    } fl;
     char resp[512];                /* the start of the response body */
     size_t resp_len;
     int64_t retry_after_ms;        /* from the last response; -1: none */
@@ -145,18 +165,18 @@ static int wait_or_stop(spool_task *t, int64_t ms)
     return host->stopping(t) ? 1 : 0;
 }
 
-static int reserve(hsink *s, size_t more)
+static int reserve(hbody *b, size_t more)
 {
-    if (s->len + more <= s->cap)
+    if (b->len + more <= b->cap)
         return 0;
-    size_t cap = s->cap ? s->cap : 65536;
-    while (cap < s->len + more)
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + more)
         cap *= 2;
-    char *b = realloc(s->body, cap);
-    if (b == NULL)
+    char *nb = realloc(b->buf, cap);
+    if (nb == NULL)
         return -1;
-    s->body = b;
-    s->cap = cap;
+    b->buf = nb;
+    b->cap = cap;
     return 0;
 }
 
@@ -249,7 +269,8 @@ static spool_rc hk_open(spool_task *t, void **state)
         return SPOOL_ENOMEM;
 
     s->curl = curl_easy_init();
-    if (s->curl == NULL) {
+    s->multi = curl_multi_init();
+    if (s->curl == NULL || s->multi == NULL) {
         host->set_error(t, "cannot start libcurl");
         return SPOOL_ERR;
     }
@@ -263,6 +284,7 @@ static spool_rc hk_open(spool_task *t, void **state)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L); /* libcurl's default; said here */
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)host->opt_int(t, "timeout"));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)host->opt_int(t, "connect_timeout"));
     long verify = host->opt_int(t, "tls_verify") ? 1L : 0L;
@@ -286,7 +308,7 @@ static spool_rc hk_open(spool_task *t, void **state)
 
 /* Appends one record to the body, as one line (ndjson) or one element (json_array).
  * Returns 0, 1 when the value is not JSON, -1 out of memory. */
-static int body_add(hsink *s, const spool_record *r, int first)
+static int body_add(hsink *s, hbody *b, const spool_record *r, int first)
 {
     const char *v = r->value;
     size_t n = r->value_len;
@@ -296,48 +318,77 @@ static int body_add(hsink *s, const spool_record *r, int first)
     } else if (!http_json_valid(v, n)) {
         return 1;
     }
-    if (reserve(s, n + 2) != 0)
+    if (reserve(b, n + 2) != 0)
         return -1;
     if (s->array)
-        s->body[s->len++] = first ? '[' : ',';
-    char *out = s->body + s->len;
+        b->buf[b->len++] = first ? '[' : ',';
+    char *out = b->buf + b->len;
     memcpy(out, v, n);
     /* Line breaks can only be whitespace outside strings in valid JSON: one line each. */
     for (char *p = memchr(out, '\n', n); p; p = memchr(p + 1, '\n', (size_t)(out + n - p - 1)))
         *p = ' ';
     for (char *p = memchr(out, '\r', n); p; p = memchr(p + 1, '\r', (size_t)(out + n - p - 1)))
         *p = ' ';
-    s->len += n;
+    b->len += n;
     if (!s->array)
-        s->body[s->len++] = '\n';
+        b->buf[b->len++] = '\n';
     return 0;
 }
 
 enum { SEND_OK, SEND_REFUSED, SEND_TRANSIENT };
 
-/* One attempt. Returns SEND_*; *status is the HTTP status or 0. */
-static int send_once(hsink *s, const char *key, long *status)
+/* Starts the request of s->fl (body, key) and lets libcurl send what it can now. */
+static void send_start(hsink *s)
 {
-    char idem[640];
-    snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
-    struct curl_slist last = {idem, NULL};
-    /* The base list is reused; the per-request header is chained on for this call. */
+    snprintf(s->fl.idem, sizeof(s->fl.idem), "Idempotency-Key: %s", s->fl.key);
+    s->fl.idem_node.data = s->fl.idem;
+    s->fl.idem_node.next = NULL;
+    /* The base list is reused; the per-request header is chained on while it is sent. */
     struct curl_slist *tail = s->base;
     while (tail->next)
         tail = tail->next;
-    tail->next = &last;
+    tail->next = &s->fl.idem_node;
     s->resp_len = 0;
     s->resp[0] = '\0';
     s->retry_after_ms = -1;
     s->errbuf[0] = '\0';
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->base);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, s->body);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->len);
-    CURLcode rc = curl_easy_perform(s->curl);
-    tail->next = NULL;
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, s->fl.body->buf);
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->fl.body->len);
+    int running = 0;
+    if (curl_multi_add_handle(s->multi, s->curl) == CURLM_OK)
+        curl_multi_perform(s->multi, &running);
+}
+
+/* Waits for the answer of the request started by send_start(). Returns SEND_*;
+ * *status is the HTTP status or 0. */
+static int send_finish(hsink *s, long *status)
+{
+    int running = 1;
+    CURLMcode mc = CURLM_OK;
+    CURLcode rc = CURLE_FAILED_INIT;
+    while (running && mc == CURLM_OK) {
+        mc = curl_multi_perform(s->multi, &running);
+        if (running && mc == CURLM_OK)
+            mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+    }
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left)) != NULL)
+        if (m->msg == CURLMSG_DONE)
+            rc = m->data.result;
+    curl_multi_remove_handle(s->multi, s->curl);
+    for (struct curl_slist *h = s->base; h; h = h->next)
+        if (h->next == &s->fl.idem_node)
+            h->next = NULL;
     *status = 0;
-    if (rc != CURLE_OK)
+    if (mc != CURLM_OK && s->errbuf[0] == '\0')
+        snprintf(s->errbuf, sizeof(s->errbuf), "%s", curl_multi_strerror(mc));
+    if (rc != CURLE_OK) {
+        if (s->errbuf[0] == '\0')
+            snprintf(s->errbuf, sizeof(s->errbuf), "%s", curl_easy_strerror(rc));
         return SEND_TRANSIENT;
+    }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
     if (*status >= 200 && *status < 300)
         return SEND_OK;
@@ -380,58 +431,30 @@ static int mark_done(hsink *s, const char *key)
     return 0;
 }
 
-/* Sends recs[0..n) (one topic partition) as one request, retrying transient failures. */
-static spool_rc deliver(spool_task *t, hsink *s, const spool_record *const *recs, size_t n)
+/* Waits for the answer of the request on the wire, and retries it while it fails
+ * transiently (then SPOOL_RETRY: the runtime's backoff); a refusal sets its records
+ * aside through the errors policy. */
+static spool_rc flight_complete(spool_task *t, hsink *s)
 {
-    char key[600];
-    snprintf(key, sizeof(key), "%s/%s/%" PRId32 "/%" PRId64 "-%" PRId64, s->prefix,
-             recs[0]->topic ? recs[0]->topic : "", recs[0]->partition, recs[0]->offset,
-             recs[n - 1]->offset);
-    if (is_done(s, key))
-        return SPOOL_OK; /* delivered before the runtime retried this put() */
-    s->len = 0;
-    size_t added = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = body_add(s, recs[i], added == 0);
-        if (rc < 0)
-            return SPOOL_ENOMEM;
-        if (rc > 0) {
-            if (host->reject(t, recs[i], "value is not JSON; the http sink sends JSON") !=
-                SPOOL_OK) {
-                host->set_error(t, "record %s/%" PRId32 "@%" PRId64 " is not JSON",
-                                recs[i]->topic, recs[i]->partition, recs[i]->offset);
-                return SPOOL_ERR;
-            }
-            continue;
-        }
-        added++;
-    }
-    if (added == 0)
-        return mark_done(s, key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
-    if (s->array) {
-        if (reserve(s, 1) != 0)
-            return SPOOL_ENOMEM;
-        s->body[s->len++] = ']';
-    }
-
+    long status = 0;
+    int r = send_finish(s, &status);
     int64_t backoff = s->backoff_ms;
+    s->fl.active = 0;
     for (int64_t attempt = 0;; attempt++) {
-        long status = 0;
-        int r = send_once(s, key, &status);
         if (r == SEND_OK)
-            return mark_done(s, key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
+            return mark_done(s, s->fl.key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
         char ex[256];
         excerpt(s, ex, sizeof(ex));
         if (r == SEND_REFUSED) {
             char why[512];
             snprintf(why, sizeof(why), "HTTP %ld from %s: %s", status, s->url_shown, ex);
-            for (size_t i = 0; i < n; i++) {
-                if (host->reject(t, recs[i], why) != SPOOL_OK) {
-                    host->set_error(t, "%s (request %s)", why, key);
+            for (size_t i = 0; i < s->fl.n; i++) {
+                if (host->reject(t, s->fl.recs[i], why) != SPOOL_OK) {
+                    host->set_error(t, "%s (request %s)", why, s->fl.key);
                     return SPOOL_ERR;
                 }
             }
-            return mark_done(s, key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
+            return mark_done(s, s->fl.key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
         }
         if (status != 0)
             host->set_error(t, "HTTP %ld from %s: %s", status, s->url_shown, ex);
@@ -445,11 +468,76 @@ static spool_rc deliver(spool_task *t, hsink *s, const spool_record *const *recs
             wait = s->retry_after_ms < s->max_retry_after_ms ? s->retry_after_ms
                                                              : s->max_retry_after_ms;
         host->log(t, SPOOL_LOG_DEBUG, "request %s: %s; retry %" PRId64 " in %" PRId64 " ms",
-                  key, status ? "error status" : "transport error", attempt + 1, wait);
+                  s->fl.key, status ? "error status" : "transport error", attempt + 1, wait);
         if (wait_or_stop(t, wait))
             return SPOOL_ESTOP;
         backoff = backoff * 2 < s->backoff_max_ms ? backoff * 2 : s->backoff_max_ms;
+        send_start(s);
+        r = send_finish(s, &status);
     }
+}
+
+/* Sends recs[0..n) (one topic partition) as one request: builds its body in the buffer
+ * not on the wire, waits for the request on the wire, then starts this one (left on the
+ * wire: the caller completes it). */
+static spool_rc deliver(spool_task *t, hsink *s, const spool_record *const *recs, size_t n)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s/%" PRId32 "/%" PRId64 "-%" PRId64, s->prefix,
+             recs[0]->topic ? recs[0]->topic : "", recs[0]->partition, recs[0]->offset,
+             recs[n - 1]->offset);
+    if (is_done(s, key))
+        return SPOOL_OK; /* delivered before the runtime retried this put() */
+    hbody *b = s->fl.active && s->fl.body == &s->bodies[0] ? &s->bodies[1] : &s->bodies[0];
+    b->len = 0;
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = body_add(s, b, recs[i], added == 0);
+        if (rc < 0)
+            return SPOOL_ENOMEM;
+        if (rc > 0) {
+            if (host->reject(t, recs[i], "value is not JSON; the http sink sends JSON") !=
+                SPOOL_OK) {
+                host->set_error(t, "record %s/%" PRId32 "@%" PRId64 " is not JSON",
+                                recs[i]->topic, recs[i]->partition, recs[i]->offset);
+                return SPOOL_ERR;
+            }
+            continue;
+        }
+        added++;
+    }
+    if (s->array && added > 0) {
+        if (reserve(b, 1) != 0)
+            return SPOOL_ENOMEM;
+        b->buf[b->len++] = ']';
+    }
+    if (s->fl.active) {
+        spool_rc rc = flight_complete(t, s);
+        if (rc != SPOOL_OK)
+            return rc;
+    }
+    if (added == 0)
+        return mark_done(s, key) == 0 ? SPOOL_OK : SPOOL_ENOMEM;
+    s->fl.active = 1;
+    s->fl.body = b;
+    s->fl.recs = recs;
+    s->fl.n = n;
+    memcpy(s->fl.key, key, sizeof(key));
+    send_start(s);
+    return SPOOL_OK;
+}
+
+/* Leaves nothing on the wire after an error: the runtime calls put() again with the same
+ * records, and what was not answered 2xx is sent again. */
+static spool_rc abandon(hsink *s, spool_rc rc)
+{
+    if (s->fl.active) {
+        long status;
+        s->fl.active = 0;
+        if (send_finish(s, &status) == SEND_OK)
+            mark_done(s, s->fl.key); /* not sent again; on ENOMEM it just is */
+    }
+    return rc;
 }
 
 static spool_rc hk_put(spool_task *t, void *state, const spool_record *const *recs, size_t n)
@@ -471,10 +559,10 @@ static spool_rc hk_put(spool_task *t, void *state, const spool_record *const *re
         }
         spool_rc rc = deliver(t, s, recs + i, j - i);
         if (rc != SPOOL_OK)
-            return rc;
+            return abandon(s, rc);
         i = j;
     }
-    return SPOOL_OK;
+    return s->fl.active ? abandon(s, flight_complete(t, s)) : SPOOL_OK;
 }
 
 static spool_rc hk_flush(spool_task *t, void *state)
@@ -496,10 +584,13 @@ static void hk_close(spool_task *t, void *state)
         return;
     hk_flush(t, s);
     free(s->done);
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
     if (s->curl)
         curl_easy_cleanup(s->curl);
     curl_slist_free_all(s->base);
-    free(s->body);
+    free(s->bodies[0].buf);
+    free(s->bodies[1].buf);
     free(s->url_shown);
     free(s->prefix);
     free(s);

@@ -11,9 +11,11 @@
  * libmicrohttpd's threads read and check each request (method, path, bearer token,
  * content type, size) and parse its body (http_body.c) into events. A valid request gets
  * the next sequence number, joins a bounded queue (full: 503 with Retry-After) and its
- * connection is suspended; an eventfd wakes the task's poll(), which emits the events of
- * every queued request, the last one of each request carrying that request's sequence
- * number as the source position. The runtime commits them (one group commit, one fsync,
+ * connection is suspended (no thread waits for it); a condition variable wakes the
+ * task's poll(), which waits briefly for the rest of a group of clients it expects back
+ * (batch_wait, see "batching" below), then emits the events of every queued request, the
+ * last one of each request carrying that request's sequence number as the source
+ * position. The runtime commits them (one group commit, one fsync,
  * for all the requests of the poll) and then calls commit(position): every request with
  * a sequence number up to the position is durable, and only now is it resumed and
  * answered 200. So a 200 always means durable, and a crash at any moment can lose only
@@ -32,13 +34,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,9 +56,21 @@ enum { R_NEW, R_QUEUED, R_EMITTED, R_DONE };
 
 typedef struct hsrc hsrc;
 
+/* One client connection (libmicrohttpd's socket context), for the batching of poll():
+ * a connection whose last request came back within batch_wait of the answer before it
+ * is "fast", and a fast connection just answered is awaited (on the idle list) by the
+ * next poll(). Under src->lock once the connection has sent a request. */
+typedef struct hconn {
+    struct hconn *prev, *next;     /* the idle list */
+    int64_t answered_us;           /* when its last request was answered 200; 0: never */
+    int fast;
+    int idle;                      /* on the idle list */
+} hconn;
+
 typedef struct hreq {
     struct hreq *next;
     struct MHD_Connection *conn;
+    hconn *hc;                     /* its connection's context; NULL if none */
     hsrc *src;
     char *body;
     size_t len, cap;
@@ -66,6 +78,7 @@ typedef struct hreq {
     int state;                     /* R_*; under src->lock once queued */
     int status;                    /* the answer, set before resuming */
     int waiter;                    /* a repeated Idempotency-Key: emits nothing */
+    int arriving;                  /* counted in src->narriving (under src->lock) */
     uint64_t seq;
     http_events ev;
     char idem[IDEM_KEY_MAX + 1];   /* "" when the request has no key */
@@ -82,7 +95,6 @@ typedef struct idem_entry {
 struct hsrc {
     spool_task *task;
     struct MHD_Daemon *daemon;
-    int efd;
     char path[256];
     char *token_header;            /* "Bearer TOKEN", NULL: no token */
     size_t token_len;
@@ -91,10 +103,17 @@ struct hsrc {
     unsigned retry_after_s;
     int64_t idem_window_ms;
     int64_t idem_max;
+    int64_t batch_wait_us;
     char *tls_key, *tls_cert;
 
     pthread_mutex_t lock;          /* guards everything below */
+    pthread_cond_t wake;           /* poll() waits here (CLOCK_MONOTONIC) */
     int stopping;
+    int lingering;                 /* poll() waits for the rest of a group */
+    hconn *idle_head, *idle_tail;  /* fast connections answered, next request not in */
+    int64_t nidle;
+    int64_t narriving;             /* requests whose headers are in, not yet queued */
+    int64_t stat_polls, stat_requests, stat_lingers, stat_linger_us; /* for close()'s log */
     hreq *queue, *queue_tail;      /* accepted, not yet emitted */
     hreq *inflight, *inflight_tail;/* emitted, waiting for commit */
     int64_t pending, pending_bytes;
@@ -145,6 +164,10 @@ static const spool_option http_source_options[] = {
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "idempotency_max_keys",
      .default_value = "100000", .min = 1, .max = 10000000,
      .doc = "Idempotency keys remembered at most; the oldest are forgotten first."},
+    {SPOOL_OPTION_INIT, .type = SPOOL_OPT_DURATION, .name = "batch_wait",
+     .default_value = "1ms", .min = 0, .max = 1000,
+     .doc = "How long a poll waits for the next request of clients that were just answered "
+            "and came back quickly before, so their events share one commit; 0: no wait."},
     {SPOOL_OPTION_INIT, .type = SPOOL_OPT_INT, .name = "threads", .default_value = "2",
      .min = 1, .max = 64, .doc = "Threads serving HTTP."},
     {.name = NULL},
@@ -155,6 +178,112 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Waits on s->wake until the monotonic time until_us at the latest. Under s->lock. */
+static void wait_until_locked(hsrc *s, int64_t until_us)
+{
+    struct timespec ts = {(time_t)(until_us / 1000000), (long)(until_us % 1000000) * 1000};
+    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+/* ---- The batching of requests into one commit (under s->lock) ---------------------
+ *
+ * poll() takes every queued request at once, and the runtime commits them with one
+ * fsync. A client waits for its answer before it sends again, so right after a commit
+ * answered a group of clients the queue is nearly empty, and taking only the first of
+ * them to come back would split the group across two commits (each as slow as one).
+ * So once a request is queued, poll() waits (at most batch_wait) for the clients it
+ * expects back: connections answered 200 whose previous request came back within
+ * batch_wait of its answer (fast), and requests whose headers are already in. A client
+ * that does not come back in time is no longer fast, so sparse clients cost no wait. */
+
+static void idle_unlink_locked(hsrc *s, hconn *hc)
+{
+    if (!hc->idle)
+        return;
+    *(hc->prev ? &hc->prev->next : &s->idle_head) = hc->next;
+    *(hc->next ? &hc->next->prev : &s->idle_tail) = hc->prev;
+    hc->prev = hc->next = NULL;
+    hc->idle = 0;
+    s->nidle--;
+}
+
+/* A request of hc's has arrived: it is awaited no more, and the connection is fast if
+ * it came back within batch_wait (a new connection is). */
+static void conn_back_locked(hsrc *s, hconn *hc, int64_t now)
+{
+    idle_unlink_locked(s, hc);
+    hc->fast = hc->answered_us == 0 || now - hc->answered_us <= s->batch_wait_us;
+}
+
+/* hc's request was answered 200 now: a fast connection is awaited again. */
+static void conn_answered_locked(hsrc *s, hconn *hc, int64_t now)
+{
+    hc->answered_us = now;
+    if (!hc->fast || hc->idle || s->batch_wait_us == 0)
+        return;
+    hc->idle = 1;
+    hc->next = NULL;
+    hc->prev = s->idle_tail;
+    *(s->idle_tail ? &s->idle_tail->next : &s->idle_head) = hc;
+    s->idle_tail = hc;
+    s->nidle++;
+}
+
+/* Wakes a lingering poll() when no request is awaited any more. */
+static void group_check_locked(hsrc *s)
+{
+    if (s->lingering && s->nidle == 0 && s->narriving == 0)
+        pthread_cond_signal(&s->wake);
+}
+
+/* r's request is queued or answered: it is not arriving any more. */
+static void arrived_locked(hsrc *s, hreq *r)
+{
+    if (!r->arriving)
+        return;
+    r->arriving = 0;
+    s->narriving--;
+    group_check_locked(s);
+}
+
+/* With requests queued: waits for the requests expected soon (see above), at most
+ * batch_wait. */
+static void linger_locked(hsrc *s)
+{
+    int64_t now = now_us(), start = now, until = now + s->batch_wait_us;
+    int waited = 0;
+    for (;;) {
+        /* Connections that did not come back within batch_wait are slow now. */
+        while (s->idle_head != NULL && s->idle_head->answered_us + s->batch_wait_us <= now) {
+            hconn *hc = s->idle_head;
+            idle_unlink_locked(s, hc);
+            hc->fast = 0;
+        }
+        if ((s->nidle == 0 && s->narriving == 0) || now >= until) {
+            if (waited) {
+                s->stat_lingers++;
+                s->stat_linger_us += now - start;
+            }
+            return;
+        }
+        waited = 1;
+        int64_t wake = until;
+        if (s->idle_head != NULL && s->idle_head->answered_us + s->batch_wait_us < wake)
+            wake = s->idle_head->answered_us + s->batch_wait_us;
+        s->lingering = 1;
+        wait_until_locked(s, wake);
+        s->lingering = 0;
+        now = now_us();
+    }
 }
 
 /* ---- Idempotency keys (under s->lock) --------------------------------------------- */
@@ -340,6 +469,7 @@ static void req_free(hreq *r)
 /* Queues r for the task, or says why not. Under s->lock. */
 static unsigned enqueue_locked(hsrc *s, hreq *r, const char **why)
 {
+    arrived_locked(s, r);
     if (s->stopping) {
         *why = "the source is stopping; retry later";
         return MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -374,11 +504,8 @@ static unsigned enqueue_locked(hsrc *s, hreq *r, const char **why)
     s->pending++;
     s->pending_bytes += (int64_t)r->len;
     MHD_suspend_connection(r->conn);
-    if (was_empty) {
-        uint64_t one = 1;
-        ssize_t w = write(s->efd, &one, sizeof(one));
-        (void)w; /* EAGAIN: the counter is already non-zero, poll() wakes anyway */
-    }
+    if (was_empty)
+        pthread_cond_signal(&s->wake);
     return 0;
 }
 
@@ -420,12 +547,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         r->conn = c;
         r->src = s;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->hc = ci != NULL ? ci->socket_context : NULL;
+        pthread_mutex_lock(&s->lock);
+        if (r->hc != NULL)
+            conn_back_locked(s, r->hc, now_us());
+        r->arriving = 1;
+        s->narriving++;
+        pthread_mutex_unlock(&s->lock);
         if (key != NULL)
             memcpy(r->idem, key, strlen(key) + 1);
         if (want > 0) {
             r->body = malloc(want);
             if (r->body == NULL) {
-                free(r);
+                *con_cls = r; /* on_completed() frees it */
                 return MHD_NO;
             }
             r->cap = want;
@@ -499,19 +635,49 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    hsrc *s = cls;
+    hreq *r = *con_cls;
     (void)c;
     (void)toe;
     /* A queued request is suspended, and so never completes, until it is answered. */
-    req_free(*con_cls);
+    if (r != NULL && r->arriving) { /* refused, or the client went away */
+        pthread_mutex_lock(&s->lock);
+        arrived_locked(s, r);
+        pthread_mutex_unlock(&s->lock);
+    }
+    req_free(r);
     *con_cls = NULL;
+}
+
+/* Gives each connection its hconn, and forgets it when the connection closes. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    hsrc *s = cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        hconn *hc = calloc(1, sizeof(*hc));
+        if (hc != NULL)
+            hc->fast = 1;
+        *socket_context = hc; /* NULL: this connection is simply never awaited */
+    } else if (*socket_context != NULL) {
+        hconn *hc = *socket_context;
+        pthread_mutex_lock(&s->lock);
+        idle_unlink_locked(s, hc);
+        group_check_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        free(hc);
+        *socket_context = NULL;
+    }
 }
 
 /* ---- The task -------------------------------------------------------------------- */
 
 /* Answers r (already unlinked) with status and resumes its connection. Under lock. */
-static void answer_locked(hsrc *s, hreq *r, int status)
+static void answer_locked(hsrc *s, hreq *r, int status, int64_t now)
 {
+    if (status == MHD_HTTP_OK && r->hc != NULL)
+        conn_answered_locked(s, r->hc, now);
     r->status = status;
     r->state = R_DONE;
     s->pending--;
@@ -586,8 +752,12 @@ static spool_rc hs_open(spool_task *t, void **state)
         return SPOOL_ENOMEM;
     *state = s;
     s->task = t;
-    s->efd = -1;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
 
     const char *path = host->opt_string(t, "path");
     if (path == NULL || path[0] != '/' || strlen(path) >= sizeof(s->path)) {
@@ -609,6 +779,7 @@ static spool_rc hs_open(spool_task *t, void **state)
     s->retry_after_s = (unsigned)((host->opt_int(t, "retry_after") + 999) / 1000);
     s->idem_window_ms = host->opt_int(t, "idempotency_window");
     s->idem_max = host->opt_int(t, "idempotency_max_keys");
+    s->batch_wait_us = host->opt_int(t, "batch_wait") * 1000;
     if (s->idem_window_ms > 0) {
         s->nbuckets = 1024;
         while ((int64_t)s->nbuckets < s->idem_max)
@@ -631,11 +802,6 @@ static spool_rc hs_open(spool_task *t, void **state)
     spool_rc rc = parse_listen(t, listen ? listen : "", &ss, &sslen);
     if (rc != SPOOL_OK)
         return rc;
-    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->efd < 0) {
-        host->set_error(t, "eventfd: %s", strerror(errno));
-        return SPOOL_ERR;
-    }
 
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
@@ -668,6 +834,7 @@ static spool_rc hs_open(spool_task *t, void **state)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)host->opt_int(t, "max_connections"),
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
     if (s->daemon == NULL) {
@@ -686,23 +853,19 @@ static spool_rc hs_poll(spool_task *t, void *state, int timeout_ms)
 {
     hsrc *s = state;
     hreq *first;
-    uint64_t junk;
 
     pthread_mutex_lock(&s->lock);
-    first = s->queue;
-    pthread_mutex_unlock(&s->lock);
-    if (first == NULL) {
-        struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR) {
-            host->set_error(t, "poll: %s", strerror(errno));
-            return SPOOL_RETRY;
-        }
+    if (s->queue == NULL && timeout_ms > 0) {
+        int64_t until = now_us() + (int64_t)timeout_ms * 1000;
+        while (s->queue == NULL && now_us() < until)
+            wait_until_locked(s, until);
     }
-    if (read(s->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
-        host->log(t, SPOOL_LOG_DEBUG, "eventfd read: %s", strerror(errno));
+    if (s->queue != NULL && s->batch_wait_us > 0)
+        linger_locked(s);
+    if (s->queue != NULL)
+        s->stat_polls++;
 
     /* Take the whole queue: its requests now wait for commit(). */
-    pthread_mutex_lock(&s->lock);
     first = s->queue;
     if (first != NULL) {
         if (s->inflight_tail)
@@ -712,8 +875,10 @@ static spool_rc hs_poll(spool_task *t, void *state, int timeout_ms)
         s->inflight_tail = s->queue_tail;
         s->queue = s->queue_tail = NULL;
     }
-    for (hreq *r = first; r; r = r->next)
+    for (hreq *r = first; r; r = r->next) {
         r->state = R_EMITTED;
+        s->stat_requests++;
+    }
     pthread_mutex_unlock(&s->lock);
 
     /* The requests are ours to read now: only commit() and close() touch them again. */
@@ -751,6 +916,7 @@ static spool_rc hs_commit(spool_task *t, void *state, const void *position, size
     memcpy(text, position, len);
     text[len] = '\0';
     uint64_t upto = strtoull(text, NULL, 10);
+    int64_t now = now_us();
 
     pthread_mutex_lock(&s->lock);
     if (upto > s->committed_seq)
@@ -762,7 +928,7 @@ static spool_rc hs_commit(spool_task *t, void *state, const void *position, size
             *pp = r->next;
             if (s->inflight_tail == r)
                 s->inflight_tail = prev;
-            answer_locked(s, r, MHD_HTTP_OK);
+            answer_locked(s, r, MHD_HTTP_OK, now);
         } else {
             prev = r;
             pp = &r->next;
@@ -777,7 +943,7 @@ static spool_rc hs_commit(spool_task *t, void *state, const void *position, size
             *pp = r->next;
             if (s->queue_tail == r)
                 s->queue_tail = prev;
-            answer_locked(s, r, MHD_HTTP_OK);
+            answer_locked(s, r, MHD_HTTP_OK, now);
         } else {
             prev = r;
             pp = &r->next;
@@ -796,13 +962,18 @@ static void hs_close(spool_task *t, void *state)
     if (s->daemon != NULL) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
+        if (s->stat_polls > 0)
+            host->log(t, SPOOL_LOG_INFO, "%" PRId64 " requests taken by %" PRId64 " polls "
+                      "(one commit each); %" PRId64 " polls waited for clients (batch_wait), "
+                      "%" PRId64 " us in all", s->stat_requests, s->stat_polls,
+                      s->stat_lingers, s->stat_linger_us);
         /* A waiter answered 503 below is retried by its client, which is right: its
          * first request is not durable either, or it would have been answered. */
         for (int pass = 0; pass < 2; pass++) {
             hreq *r = pass ? s->queue : s->inflight;
             while (r != NULL) {
                 hreq *next = r->next;
-                answer_locked(s, r, MHD_HTTP_SERVICE_UNAVAILABLE);
+                answer_locked(s, r, MHD_HTTP_SERVICE_UNAVAILABLE, 0);
                 r = next;
             }
         }
@@ -810,8 +981,6 @@ static void hs_close(spool_task *t, void *state)
         pthread_mutex_unlock(&s->lock);
         MHD_stop_daemon(s->daemon);
     }
-    if (s->efd >= 0)
-        close(s->efd);
     while (s->ihead) {
         idem_entry *e = s->ihead;
         s->ihead = e->fnext;
@@ -821,6 +990,7 @@ static void hs_close(spool_task *t, void *state)
     free(s->token_header);
     free(s->tls_cert);
     free(s->tls_key);
+    pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

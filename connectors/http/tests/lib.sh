@@ -11,8 +11,11 @@ start_worker() {
   port=
   i=0
   while [ $i -lt 200 ]; do
-    port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/worker.log" | tail -1)
-    if [ -n "$port" ] && [ "$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/worker.log" | wc -l)" -gt "${starts:-0}" ]; then
+    # One read of the log for both the count and the port: two reads could see the
+    # earlier start's port, then this start's line.
+    ports=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$work/worker.log" 2>/dev/null || true)
+    port=$(printf '%s\n' "$ports" | tail -1)
+    if [ -n "$port" ] && [ "$(printf '%s\n' "$ports" | wc -l)" -gt "${starts:-0}" ]; then
       starts=$(( ${starts:-0} + 1 ))
       return 0
     fi

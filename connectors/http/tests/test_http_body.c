@@ -96,12 +96,55 @@ static void test_depth(void **state)
     assert_int_equal(http_json_valid("not json", 8), 0);
 }
 
+/* Strings are scanned eight bytes at a time: a byte that needs a look must be seen at
+ * every offset of the 8-byte word, and near the end of the body. */
+static void test_string_words(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < 24; k++) {
+        char body[64], err[256];
+        http_events ev = {0};
+        size_t pos = 0;
+        /* {"s":"xxxx...x"} with 24 x, one of them replaced. */
+        memcpy(body, "{\"s\":\"", 6);
+        memset(body + 6, 'x', 24);
+        memcpy(body + 30, "\"}", 3);
+        body[6 + k] = '\x01';
+        assert_int_equal(parse(body, &ev, err, &pos), HTTP_BODY_EINVAL);
+        assert_non_null(strstr(err, "control character"));
+        assert_int_equal(pos, 6 + k);
+        body[6 + k] = '\x7f'; /* DEL is a plain byte in JSON */
+        assert_int_equal(parse(body, &ev, err, NULL), HTTP_BODY_OK);
+        body[6 + k] = '\xff';
+        assert_int_equal(parse(body, &ev, err, &pos), HTTP_BODY_EINVAL);
+        assert_non_null(strstr(err, "invalid UTF-8 byte"));
+        assert_int_equal(pos, 6 + k);
+        body[6 + k] = '"'; /* the string ends early: "xxx"xxx" */
+        assert_int_equal(parse(body, &ev, err, &pos), HTTP_BODY_EINVAL);
+        assert_int_equal(pos, 7 + k);
+        if (k < 23) {
+            memcpy(body + 6 + k, "\\n", 2);
+            assert_int_equal(parse(body, &ev, err, NULL), HTTP_BODY_OK);
+            memcpy(body + 6 + k, "\xc3\xa9", 2);
+            assert_int_equal(parse(body, &ev, err, NULL), HTTP_BODY_OK);
+            assert_int_equal(http_json_valid(body, strlen(body)), 1);
+        }
+        /* Unterminated, the special byte last in the body. */
+        memset(body + 6, 'x', 24);
+        body[6 + k] = '\\';
+        body[7 + k] = '\0';
+        assert_int_equal(parse(body, &ev, err, &pos), HTTP_BODY_EINVAL);
+        http_events_free(&ev);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_string_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
