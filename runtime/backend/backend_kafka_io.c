@@ -242,10 +242,14 @@ int kb_producer_position(backend_producer *bp, void **pos, size_t *len)
     int64_t *high = NULL;
     rd_kafka_topic_partition_list_t *list = NULL;
     khandle h = {.kb = kb};
+    char group[300];
     *pos = NULL;
     *len = 0;
     snprintf(h.what, sizeof(h.what), "offsets reader of %s", p->id);
-    const char *const managed[] = {"isolation.level", "read_committed",
+    /* assign() needs a group.id; the reader never joins the group nor commits. */
+    snprintf(group, sizeof(group), "%s.offsets-reader", kb->group);
+    const char *const managed[] = {"group.id", group,
+                                   "isolation.level", "read_committed",
                                    "enable.auto.commit", "false",
                                    "enable.partition.eof", "true", NULL};
     rd_kafka_conf_t *conf = kb_conf(kb, &h, managed, e, sizeof(e));
@@ -285,8 +289,11 @@ int kb_producer_position(backend_producer *bp, void **pos, size_t *len)
             remaining++;
         }
     }
-    if (remaining > 0 && rd_kafka_assign(rk, list) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        p_err(p, "kafka: cannot read the offsets topic %s", kb->offsets_topic);
+    rd_kafka_resp_err_t r = remaining > 0 ? rd_kafka_assign(rk, list)
+                                          : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p_err(p, "kafka: cannot read the offsets topic %s: %s", kb->offsets_topic,
+              rd_kafka_err2str(r));
         goto out;
     }
     size_t idlen = strlen(p->id);
@@ -932,22 +939,24 @@ int kb_sub_caught_up(backend_sub *bs)
     ksub *s = (ksub *)bs;
     if (!s->has_assignment)
         return 0;
+    /* The end offsets are those of the latest fetch responses (read_committed: the last
+     * stable offset), at most fetch.wait.max.ms old: no request per call. A partition
+     * behind by them answers at once. */
     for (size_t i = 0; i < s->nparts; i++) {
         int64_t lo = -1, hi = -1;
-        int64_t pos = s_position(s, i);
-        if (pos < 0)
-            return 0;
         if (rd_kafka_get_watermark_offsets(s->rk, s->parts[i].topic, s->parts[i].partition,
                                            &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            hi < 0 || pos >= hi) {
-            /* Nothing cached yet, or seemingly at the end: ask (read_committed: the
-             * last stable offset). */
-            if (rd_kafka_query_watermark_offsets(s->rk, s->parts[i].topic,
-                                                 s->parts[i].partition, &lo, &hi, 5000) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR)
-                return 0;
-        }
-        if (pos < hi)
+            hi < 0)
+            return 0; /* no fetch answered yet */
+        if (s->next[i] >= 0 && s->next[i] < hi)
+            return 0;
+    }
+    for (size_t i = 0; i < s->nparts; i++) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_get_watermark_offsets(s->rk, s->parts[i].topic, s->parts[i].partition, &lo,
+                                       &hi);
+        int64_t pos = s_position(s, i); /* asks the group once when nothing was read */
+        if (pos < 0 || pos < hi)
             return 0;
     }
     return 1;
