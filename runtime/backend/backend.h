@@ -190,6 +190,13 @@ typedef struct backend_sub_opts {
      * commit: the next owner reads it again from the committed offsets. */
     void (*revoked)(void *ctx);
     void *ctx;
+    /* For tools (spool consume), 0 for tasks. standalone: no group and no task split;
+     * every partition of the topics is assigned at the first backend_sub_next()
+     * (kafka: a plain assign(), nothing is ever committed; name is only a client id).
+     * only_partition (with standalone): partition `partition` of each topic alone. */
+    int standalone;
+    int only_partition;
+    int32_t partition;
 } backend_sub_opts;
 
 typedef struct backend_sub backend_sub;

@@ -11,6 +11,7 @@
  * spool_option tables and checked by the same code as a plugin's options, so a typo
  * in "partitions" reads exactly like a typo in a connector's "table".
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "config/config_int.h"
+#include "util/fsio.h"
 
 /* The topic settings, declared like a plugin's options. */
 static const spool_option config_opt_partitions = {
@@ -94,7 +96,11 @@ static const spool_option config_opt_batch_bytes = {
 static const spool_option *const config_batch_opts[] = {&config_opt_batch_records,
                                                         &config_opt_batch_bytes};
 
-static const char *const config_top_keys[] = {"data_dir", "topics", "sources", "sinks"};
+static const char *const config_top_keys[] = {"data_dir", "topics", "sources", "sinks",
+                                              "log"};
+static const char *const config_log_keys[] = {"backend", "group", "replication_factor",
+                                              "properties"};
+static const char *const config_backends[] = {"builtin", "kafka"};
 static const char *const config_source_keys[] = {"connector", "topic", "key", "transforms",
                                                  "config", "errors", "batch"};
 static const char *const config_sink_keys[] = {"connector", "topics", "tasks", "transforms",
@@ -179,6 +185,158 @@ out:
     config_buf_free(&b);
     free(dir);
     free(cwd);
+}
+
+/* ------------------------------------------------------------------------------ */
+/* log: where the topics live                                                     */
+
+/* properties: a map of librdkafka property names to scalar values, kept in file order
+ * as name/value pairs. Values expand ${VAR}; they are never shown in messages, since
+ * sasl.password and the like live here. */
+static void config_log_properties(config_ctx *c, config_log *lg, yaml_node_t *n)
+{
+    config_entry *e = NULL;
+    size_t ne = 0;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, "log.properties", "got %s; expected a map of librdkafka "
+                     "properties, such as {bootstrap.servers: \"k1:9092,k2:9092\"}",
+                     config_kind_name(n));
+        return;
+    }
+    if (config_map_entries(c, n, "log.properties", &e, &ne) || ne == 0)
+        goto out;
+    lg->properties = calloc(2 * ne + 1, sizeof *lg->properties);
+    if (!lg->properties) {
+        config_nomem(c);
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        char path[CONFIG_PATH_MAX], *value = NULL;
+        config_path(path, "log.properties", e[i].key);
+        if (config_get_string(c, e[i].vnode, path, 1, "a value for the librdkafka property",
+                              &value))
+            continue;
+        char *name = strdup(e[i].key);
+        if (!name) {
+            free(value);
+            config_nomem(c);
+            goto out;
+        }
+        lg->properties[2 * lg->nproperties] = name;
+        lg->properties[2 * lg->nproperties + 1] = value;
+        lg->nproperties++;
+    }
+out:
+    free(e);
+}
+
+/* The characters a worker group may use: they become parts of Kafka topic, group and
+ * transactional ids. */
+static int config_group_ok(const char *s)
+{
+    if (!*s || strlen(s) > 200)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+void config_log_block(config_ctx *c, config_log *lg, yaml_node_t *n)
+{
+    config_entry *e = NULL;
+    size_t ne = 0;
+    yaml_node_t *props = NULL, *only_kafka = NULL;
+    const char *only_kafka_key = NULL;
+
+    lg->line = (int)n->start_mark.line + 1;
+    lg->column = (int)n->start_mark.column + 1;
+    if (config_is_null(n))
+        return;
+    if (n->type != YAML_MAPPING_NODE) {
+        config_error(c, n, "log", "got %s; expected a map such as {backend: kafka, "
+                     "properties: {bootstrap.servers: \"k1:9092\"}}", config_kind_name(n));
+        return;
+    }
+    if (config_map_entries(c, n, "log", &e, &ne))
+        goto out;
+    for (size_t i = 0; i < ne; i++) {
+        const char *key = e[i].key;
+        yaml_node_t *v = e[i].vnode;
+        char *text = NULL;
+        if (strcmp(key, "backend") == 0) {
+            if (config_get_string(c, v, "log.backend", 0, "builtin or kafka", &text))
+                continue;
+            if (strcmp(text, "builtin") == 0 || strcmp(text, "kafka") == 0) {
+                lg->kind = strcmp(text, "kafka") == 0;
+            } else {
+                char shown[128];
+                const char *near = config_suggest(text, config_backends, 2);
+                config_show(shown, sizeof shown, text);
+                config_error(c, v, "log.backend", "unknown backend %s; %s%s%sexpected "
+                             "builtin (the log in data_dir) or kafka", shown,
+                             near ? "did you mean \"" : "", near ? near : "",
+                             near ? "\"? " : "");
+            }
+        } else if (strcmp(key, "group") == 0) {
+            if (config_get_string(c, v, "log.group", 0, "a group name such as spool", &text))
+                continue;
+            if (!config_group_ok(text)) {
+                char shown[128];
+                config_show(shown, sizeof shown, text);
+                config_error(c, v, "log.group", "%s is not a group name; expected letters, "
+                             "digits, '.', '_' and '-', at most 200", shown);
+                free(text);
+                continue;
+            }
+            free(lg->group);
+            lg->group = text;
+            text = NULL;
+            only_kafka = e[i].knode;
+            only_kafka_key = "log.group";
+        } else if (strcmp(key, "replication_factor") == 0) {
+            int64_t rf;
+            if (config_get_string(c, v, "log.replication_factor", 0, "a number such as 3",
+                                  &text))
+                continue;
+            if (util_parse_int(text, &rf) != 0 || rf == 0 || rf < -1 || rf > 32767)
+                config_error(c, v, "log.replication_factor", "\"%.40s\" is not a "
+                             "replication factor; expected 1 to 32767, or -1 for the "
+                             "brokers' default", text);
+            else
+                lg->replication_factor = (int)rf;
+            only_kafka = e[i].knode;
+            only_kafka_key = "log.replication_factor";
+        } else if (strcmp(key, "properties") == 0) {
+            props = e[i].knode;
+            config_log_properties(c, lg, v);
+        } else if (c->worker_log_keys &&
+                   (strcmp(key, "level") == 0 || strcmp(key, "format") == 0)) {
+            continue;                  /* the worker's own log lines: not ours here */
+        } else {
+            config_unknown_key(c, &e[i], "log", config_log_keys,
+                               CONFIG_NKEYS(config_log_keys));
+        }
+        free(text);
+    }
+    if (lg->kind != 1 && props)
+        config_error(c, props, "log.properties", "librdkafka properties, but the backend "
+                     "is builtin; expected backend: kafka beside them, or no properties");
+    if (lg->kind != 1 && only_kafka)
+        config_error(c, only_kafka, only_kafka_key, "only means something with backend: "
+                     "kafka; expected backend: kafka beside it, or remove it");
+out:
+    free(e);
+}
+
+void config_log_free(config_log *lg)
+{
+    for (size_t i = 0; lg->properties && i < 2 * lg->nproperties; i++)
+        free(lg->properties[i]);
+    free(lg->properties);
+    free(lg->group);
+    *lg = (config_log){0};
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -641,7 +799,7 @@ out:
 
 static void config_walk(config_ctx *c, config_pipeline *p)
 {
-    yaml_node_t *field[4] = {NULL};
+    yaml_node_t *field[5] = {NULL};
     config_entry *e = NULL;
     size_t ne = 0;
 
@@ -679,6 +837,8 @@ static void config_walk(config_ctx *c, config_pipeline *p)
     }
     if (field[0])
         config_data_dir(c, p, field[0]);
+    if (field[4])
+        config_log_block(c, &p->log, field[4]);
     if (field[1] && !c->stop)
         config_topics(c, p, field[1]);
     if (field[2] && !c->stop)
@@ -795,6 +955,60 @@ out:
     return rc;
 }
 
+int config_load_log_file(const char *path, config_log *out, char **data_dir,
+                         config_diag *d)
+{
+    config_ctx c = {0};
+    yaml_document_t doc;
+    void *buf = NULL;
+    size_t len = 0;
+    config_entry *e = NULL;
+    size_t ne = 0;
+    config_pipeline p = {0};
+
+    *out = (config_log){0};
+    *data_dir = NULL;
+    int rc = util_read_file(path, CONFIG_MAX_FILE_BYTES, &buf, &len);
+    if (rc != 0) {
+        config_diag_printf(d, "%s: cannot read: %s; check the path", path, strerror(-rc));
+        return SPOOL_EINVAL;
+    }
+    c.name = path;
+    c.text = buf;
+    c.len = len;
+    c.worker_log_keys = 1;
+    if (config_yaml_load(&c, &doc) == 0) {
+        c.doc = &doc;
+        yaml_node_t *root = config_node(&c, 1);
+        if (root && root->type == YAML_MAPPING_NODE &&
+            config_map_entries(&c, root, NULL, &e, &ne) == 0) {
+            for (size_t i = 0; i < ne; i++) {
+                if (strcmp(e[i].key, "data_dir") == 0 && !p.data_dir)
+                    config_data_dir(&c, &p, e[i].vnode);
+                else if (strcmp(e[i].key, "log") == 0)
+                    config_log_block(&c, &p.log, e[i].vnode);
+            }
+        } else if (root && root->type != YAML_MAPPING_NODE) {
+            config_error(&c, root, NULL, "the file holds %s; expected a pipeline or worker "
+                         "config (a map)", config_kind_name(root));
+        }
+        free(e);
+        yaml_document_delete(&doc);
+        c.doc = NULL;
+    }
+    free(buf);
+    rc = c.errors == 0 && !c.oom ? SPOOL_OK : c.oom ? SPOOL_ENOMEM : SPOOL_EINVAL;
+    config_flush(&c, d);
+    if (rc == SPOOL_OK) {
+        *out = p.log;
+        *data_dir = p.data_dir;
+    } else {
+        config_log_free(&p.log);
+        free(p.data_dir);
+    }
+    return rc;
+}
+
 int config_load_file(const char *path, const loader *plugins, config_pipeline **out,
                      config_diag *d)
 {
@@ -877,6 +1091,7 @@ void config_free(config_pipeline *p)
         return;
     free(p->path);
     free(p->data_dir);
+    config_log_free(&p->log);
     for (size_t i = 0; i < p->ntopics; i++)
         free(p->topics[i].name);
     free(p->topics);

@@ -1,11 +1,13 @@
 /* config.h - pipeline files: YAML -> pipeline model, validated against declared options.
  *
- * A pipeline file has four top-level keys (see docs/configuration.md):
+ * A pipeline file has five top-level keys (see docs/configuration.md):
  *
  *     data_dir: ./spool-data              # optional; relative to the file's directory
  *     topics:  {NAME: {partitions: N, retention: 7d, retention_bytes: 1GiB}}
  *     sources: {NAME: {connector: C, topic: T, key: FIELD, transforms: [...], config: {...}}}
  *     sinks:   {NAME: {connector: C, topics: [T...], tasks: N, transforms: [...], config: {...}}}
+ *     log:     {backend: builtin | kafka, group: G, replication_factor: N,
+ *               properties: {LIBRDKAFKA.PROPERTY: VALUE}}       # optional; builtin
  *
  * A transforms: item is {NAME: {options}}, optionally with a `when:` or `unless:`
  * predicate beside NAME: {field: F, equals: V | in: [V...] | exists: BOOL} or {topic: T}.
@@ -117,9 +119,21 @@ typedef struct config_topic {
     int keep_unconsumed;       /* retention keeps what a sink has not consumed */
 } config_topic;
 
+/* log: where the topics live (backend/backend.h). Absent: the built-in log. */
+typedef struct config_log {
+    int kind;                  /* 0 builtin (default), 1 kafka: backend_kind's values */
+    char *group;               /* kafka: the worker group; NULL: "spool" */
+    char **properties;         /* kafka: "name", "value", ..., NULL (NULL: none), in file
+                                * order, values expanded */
+    size_t nproperties;        /* name/value pairs */
+    int replication_factor;    /* kafka: for topics spool creates; 0: the default (3) */
+    int line, column;          /* where log: was written; 0 when absent */
+} config_log;
+
 typedef struct config_pipeline {
     char *path;                /* the file it was read from */
     char *data_dir;            /* resolved against the file's directory; NULL: not set */
+    config_log log;            /* log: */
     config_topic *topics;
     size_t ntopics;
     config_connector *sources;
@@ -145,7 +159,16 @@ int config_load_file(const char *path, const loader *plugins, config_pipeline **
 int config_load_string(const char *name, const char *text, size_t len,
                        const loader *plugins, config_pipeline **out, config_diag *d);
 
+/* Reads only data_dir: and log: of a pipeline file or a worker config (whose log: may
+ * also hold level and format), for the tools. *data_dir is malloc'd (NULL when absent,
+ * absolute otherwise); free *out with config_log_free(). SPOOL_EINVAL with the
+ * problems in d. */
+int config_load_log_file(const char *path, config_log *out, char **data_dir,
+                         config_diag *d);
+
 void config_free(config_pipeline *p);
+/* Frees what a config_log holds and zeroes it (config_free does it for a pipeline). */
+void config_log_free(config_log *lg);
 void config_diag_clear(config_diag *d);
 
 /* The value of the declared option name, or NULL when the plugin declares none. */

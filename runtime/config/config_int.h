@@ -40,6 +40,7 @@ typedef struct config_ctx {
     size_t errors;             /* every problem found, kept or not */
     size_t visited;            /* nodes walked, aliases counted each time */
     int stop;                  /* the node budget ran out: walk no further */
+    int worker_log_keys;       /* log: may also hold a worker config's level and format */
     int oom;
 } config_ctx;
 
@@ -136,6 +137,9 @@ const loader_plugin *config_plugin(config_ctx *c, const yaml_node_t *at, const c
 const char *config_kind_text(uint32_t kind);
 
 /* --- the pipeline (config.c) --- */
+/* log: at n into lg (kind, group, replication_factor, properties), reported like every
+ * other key. */
+void config_log_block(config_ctx *c, config_log *lg, yaml_node_t *n);
 /* Reports name, written at line:column, when no topic of that name is declared. */
 void config_topic_ref_at(config_ctx *c, const config_pipeline *p, int line, int column,
                          const char *path, const char *name);

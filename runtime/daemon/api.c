@@ -626,13 +626,16 @@ static enum MHD_Result plugin_validate(actx *a)
 
 /* ---- /topics, /admin --------------------------------------------------------------------- */
 
+/* GET /topics and /topics/NAME, on either backend; segments and bytes exist on the
+ * builtin log only, where they are counted from its files. */
 static enum MHD_Result topics_route(actx *a)
 {
-    log_store *s = a->d->log;
+    backend *b = a->d->b;
+    log_store *s = backend_log(b);
     if (a->nseg == 1) {
         char **names = NULL;
         size_t n = 0;
-        if (log_topic_names(s, &names, &n) != SPOOL_OK)
+        if (backend_topic_names(b, &names, &n) != SPOOL_OK)
             return send_error(a->conn, 500, "cannot list the topics");
         json_t *out = json_array();
         for (size_t i = 0; i < n; i++)
@@ -642,33 +645,36 @@ static enum MHD_Result topics_route(actx *a)
     }
     const char *topic = a->seg[1];
     log_topic_config tc;
-    int32_t parts = log_topic_partitions(s, topic);
-    if (parts < 0 || log_topic_config_get(s, topic, &tc) != SPOOL_OK)
+    int32_t parts = backend_topic_partitions(b, topic);
+    if (parts < 0 || backend_topic_config_get(b, topic, &tc) != SPOOL_OK)
         return send_error(a->conn, 404, "topic %s not found", topic);
     json_t *plist = json_array();
     for (int32_t p = 0; p < parts; p++) {
-        log_segment_info *segs = NULL;
-        size_t nsegs = 0;
-        uint64_t bytes = 0;
-        log_partition_segments(s, topic, p, &segs, &nsegs);
-        for (size_t k = 0; k < nsegs; k++)
-            bytes += segs[k].bytes;
-        free(segs);
-        json_array_append_new(plist, json_pack("{sisIsIsIsI}", "partition", (int)p,
-                                               "start_offset",
-                                               (json_int_t)log_start_offset(s, topic, p),
-                                               "end_offset", (json_int_t)log_end_offset(s, topic, p),
-                                               "segments", (json_int_t)nsegs, "bytes",
-                                               (json_int_t)bytes));
+        json_t *pi = json_pack("{sisIsI}", "partition", (int)p, "start_offset",
+                               (json_int_t)backend_start_offset(b, topic, p), "end_offset",
+                               (json_int_t)backend_end_offset(b, topic, p));
+        if (s != NULL) {
+            log_segment_info *segs = NULL;
+            size_t nsegs = 0;
+            uint64_t bytes = 0;
+            log_partition_segments(s, topic, p, &segs, &nsegs);
+            for (size_t k = 0; k < nsegs; k++)
+                bytes += segs[k].bytes;
+            free(segs);
+            json_object_set_new(pi, "segments", json_integer((json_int_t)nsegs));
+            json_object_set_new(pi, "bytes", json_integer((json_int_t)bytes));
+        }
+        json_array_append_new(plist, pi);
     }
     json_t *cfg = json_pack("{sIsIsIsIsssb}", "retention_ms", (json_int_t)tc.retention_ms,
                             "retention_bytes", (json_int_t)tc.retention_bytes, "segment_bytes",
                             (json_int_t)tc.segment_bytes, "segment_ms", (json_int_t)tc.segment_ms,
                             "durability", log_durability_name(tc.durability),
                             "keep_unconsumed", tc.keep_unconsumed);
-    return send_json(a->conn, 200, json_pack("{sssisoso}", "name", topic, "partitions",
-                                             (int)parts, "config", cfg, "partition_info",
-                                             plist), NULL);
+    return send_json(a->conn, 200, json_pack("{sssssisoso}", "name", topic, "backend",
+                                             backend_kind_name(backend_kind_of(b)),
+                                             "partitions", (int)parts, "config", cfg,
+                                             "partition_info", plist), NULL);
 }
 
 static const char *level_name(int level)

@@ -188,7 +188,7 @@ static int64_t daemon_consumed(void *ctx, const char *topic, int32_t partition)
 static int32_t daemon_partitions(void *ctx, const char *topic)
 {
     spool_daemon *d = ctx;
-    return log_topic_partitions(d->log, topic);
+    return backend_topic_partitions(d->b, topic);
 }
 
 static void daemon_log_warn(void *ctx, const char *msg)
@@ -217,6 +217,16 @@ const char *daemon_conn_state(dconn *c)
     return n > 0 && failed == n ? "FAILED" : "RUNNING";
 }
 
+/* Creates an API connector's topic with its partition count and the defaults. */
+static int conn_create_topic(spool_daemon *d, const config_topic *ct, char *err,
+                             size_t errlen)
+{
+    log_topic_config tc;
+    log_topic_config_init(&tc);
+    tc.partitions = ct->partitions;
+    return backend_topic_create(d->b, ct->name, &tc, err, errlen);
+}
+
 /* Starts c's worker unless it is STOPPED. Returns 0, or -1 with the reason kept in
  * c->load_error (the connector shows FAILED). */
 static int conn_start(spool_daemon *d, dconn *c)
@@ -231,9 +241,8 @@ static int conn_start(spool_daemon *d, dconn *c)
         /* An API connector's topics are created when missing, never changed. */
         const config_pipeline *p = c->pipe->p;
         for (size_t i = 0; i < p->ntopics; i++)
-            if (log_topic_partitions(d->log, p->topics[i].name) < 0 &&
-                log_topic_create(d->log, p->topics[i].name, p->topics[i].partitions, err,
-                                 sizeof(err)) != SPOOL_OK) {
+            if (backend_topic_partitions(d->b, p->topics[i].name) < 0 &&
+                conn_create_topic(d, &p->topics[i], err, sizeof(err)) != SPOOL_OK) {
                 dconn_error(c, err);
                 conn_log(SPOOL_LOG_ERROR, c->name, "cannot create its topic: %s", err);
                 return -1;
@@ -248,7 +257,7 @@ static int conn_start(spool_daemon *d, dconn *c)
         c->view.sinks = (config_connector *)c->cc;
         c->view.nsinks = 1;
     }
-    int code = worker_new_shared(&c->view, d->log, d->cf.data_dir, &w, err, sizeof(err));
+    int code = worker_new_shared(&c->view, d->b, d->cf.data_dir, &w, err, sizeof(err));
     if (code != 0) {
         dconn_error(c, err);
         conn_log(SPOOL_LOG_ERROR, c->name, "cannot start: %s", err);
@@ -378,7 +387,7 @@ static int cand_conflict(spool_daemon *d, cand *cands, size_t k, json_t *errs)
         }
     }
     for (size_t i = 0; i < p->ntopics; i++) {
-        int32_t have = log_topic_partitions(d->log, p->topics[i].name);
+        int32_t have = backend_topic_partitions(d->b, p->topics[i].name);
         if (have > 0 && have != p->topics[i].partitions) {
             errs_add(errs, "%s:%d:%d: topics.%s.partitions: the topic has %" PRId32
                      " partitions in %s; a topic's partition count cannot change (keys "
@@ -399,7 +408,7 @@ static void apply_topics(spool_daemon *d, const config_pipeline *p, json_t *errs
         log_topic_config tc;
         char err[1024];
         worker_topic_config(ct, &tc);
-        int rc = log_topic_create_ex(d->log, ct->name, &tc, err, sizeof(err));
+        int rc = backend_topic_create(d->b, ct->name, &tc, err, sizeof(err));
         if (rc != SPOOL_OK) {
             errs_add(errs, "%s: topic %s: %s", p->path, ct->name, err);
             if (rc == LOG_EIO || rc == LOG_ECORRUPT)
@@ -788,6 +797,45 @@ static int parse_level(const char *s)
  * its plugin, so the worker maps only the plugins (and libraries) it uses. A broken
  * file is reported when something needs it; `spool validate` and `spool plugins`
  * check them all. */
+/* Opens where the topics live, as the worker config's log: says. builtin: one log,
+ * shared by every connector's worker (backend_wrap_log), whose retention asks them all
+ * what they still need. Returns 0 or an exit code. */
+static int daemon_open_backend(spool_daemon *d, char *err, size_t errlen)
+{
+    int rc;
+    if (d->cf.log.kind == BACKEND_KAFKA) {
+        const char **props = calloc(2 * d->cf.log.nproperties + 1, sizeof(*props));
+        backend_config bc;
+        if (props == NULL) {
+            dlog(SPOOL_LOG_ERROR, "out of memory opening the log");
+            return EXIT_RUNTIME;
+        }
+        worker_backend_config(&d->cf.log, d->cf.data_dir, props, &bc);
+        bc.client_id = d->worker_id[0] ? d->worker_id : NULL;
+        rc = backend_open(&bc, &d->b, err, errlen);
+        free(props);
+        if (rc != SPOOL_OK) {
+            dlog(SPOOL_LOG_ERROR, "cannot open the kafka backend: %s", err);
+            return rc == LOG_EIO ? EXIT_STORAGE : EXIT_RUNTIME;
+        }
+        dlog(SPOOL_LOG_INFO, "topics live in Apache Kafka (group %s)",
+             d->cf.log.group ? d->cf.log.group : "spool");
+        return 0;
+    }
+    log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = daemon_consumed,
+                        .consumed_ctx = d, .warn = daemon_log_warn, .warn_ctx = d};
+    rc = log_open_ex(d->cf.data_dir, &lo, &d->log, err, errlen);
+    if (rc != SPOOL_OK) {
+        dlog(SPOOL_LOG_ERROR, "%s", err);
+        return rc == LOG_EIO ? EXIT_STORAGE : rc == LOG_ECORRUPT ? EXIT_CORRUPT : EXIT_RUNTIME;
+    }
+    if (backend_wrap_log(d->log, &d->b) != SPOOL_OK) {
+        dlog(SPOOL_LOG_ERROR, "out of memory opening the log");
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 static int load_plugins(spool_daemon *d)
 {
     char err[2048];
@@ -980,6 +1028,7 @@ static void daemon_free(spool_daemon *d)
         free(d->files[f].path);
     }
     free(d->files);
+    backend_close(d->b);
     if (d->log != NULL)
         log_close(d->log);
     loader_free(d->plugins);
@@ -1102,14 +1151,9 @@ int daemon_main(int argc, char **argv)
         code = EXIT_STORAGE;
         goto out;
     }
-    log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = daemon_consumed,
-                        .consumed_ctx = &d, .warn = daemon_log_warn, .warn_ctx = &d};
-    rc = log_open_ex(d.cf.data_dir, &lo, &d.log, err, sizeof(err));
-    if (rc != SPOOL_OK) {
-        dlog(SPOOL_LOG_ERROR, "%s", err);
-        code = rc == LOG_EIO ? EXIT_STORAGE : rc == LOG_ECORRUPT ? EXIT_CORRUPT : EXIT_RUNTIME;
+    code = daemon_open_backend(&d, err, sizeof(err));
+    if (code != 0)
         goto out;
-    }
     if (check_pipelines(&d) != 0) {
         /* A plugin file refused while the pipelines were read (plugins load on
          * demand) is the plugin's fault, as it was when all loaded at start. */

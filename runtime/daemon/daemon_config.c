@@ -5,7 +5,10 @@
  *     plugin_path: /usr/lib/spool/plugins        # a string or a list
  *     pipelines_dir: /etc/spool/pipelines        # every *.yaml there is a pipeline
  *     api: {listen: 127.0.0.1:8083, token_file: /etc/spool/api-token, max_body_bytes: 1MiB}
- *     log: {level: info, format: plain}
+ *     log: {level: info, format: plain,        # the worker's own log lines, and
+ *           backend: kafka, group: spool,       # where the topics live (builtin default;
+ *           replication_factor: 3,              # see backend/backend.h)
+ *           properties: {bootstrap.servers: k1:9092}}
  *     shutdown_timeout: 30s
  *
  * Relative paths are resolved against the file's directory. Problems are reported as
@@ -214,10 +217,94 @@ static void wapi_key(wctx *c, yaml_node_t *k, yaml_node_t *v, wconf *out)
     }
 }
 
+/* log.properties: librdkafka name/value pairs, in file order. Values may hold
+ * passwords: no message shows them. */
+static void wlog_properties(wctx *c, yaml_node_t *n, wconf *out)
+{
+    config_log *lg = &out->log;
+    if (n->type != YAML_MAPPING_NODE) {
+        wfail(c, n, "log.properties", "got %s; expected a map of librdkafka properties, "
+              "such as {bootstrap.servers: \"k1:9092\"}",
+              n->type == YAML_SEQUENCE_NODE ? "a list" : "a value");
+        return;
+    }
+    size_t np = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    char **props = calloc(2 * (lg->nproperties + np) + 1, sizeof(*props));
+    if (props == NULL) {
+        wfail(c, n, "log.properties", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < 2 * lg->nproperties; i++)
+        props[i] = lg->properties[i];
+    free(lg->properties);
+    lg->properties = props;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        if (k == NULL || k->type != YAML_SCALAR_NODE || v == NULL ||
+            v->type != YAML_SCALAR_NODE) {
+            wfail(c, k, "log.properties", "expected NAME: VALUE pairs of librdkafka "
+                  "properties");
+            return;
+        }
+        char *name = strdup((const char *)k->data.scalar.value);
+        char *value = strdup((const char *)v->data.scalar.value);
+        if (name == NULL || value == NULL) {
+            free(name);
+            free(value);
+            wfail(c, k, "log.properties", "out of memory");
+            return;
+        }
+        lg->properties[2 * lg->nproperties] = name;
+        lg->properties[2 * lg->nproperties + 1] = value;
+        lg->nproperties++;
+    }
+}
+
+static int wgroup_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 200)
+        return 0;
+    for (; *s; s++)
+        if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') && !(*s >= '0' && *s <= '9')
+            && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
 static void wlog_key(wctx *c, yaml_node_t *k, yaml_node_t *v, wconf *out)
 {
     const char *key = (const char *)k->data.scalar.value, *s;
-    if (strcmp(key, "level") == 0) {
+    if (strcmp(key, "backend") == 0) {
+        if ((s = wscalar(c, v, "log.backend", "builtin or kafka")) == NULL)
+            return;
+        if (strcmp(s, "builtin") == 0 || strcmp(s, "kafka") == 0)
+            out->log.kind = strcmp(s, "kafka") == 0;
+        else
+            wfail(c, v, "log.backend", "\"%s\" is not a backend; expected builtin (the log "
+                  "in data_dir) or kafka", s);
+    } else if (strcmp(key, "group") == 0) {
+        if ((s = wscalar(c, v, "log.group", "a group name such as spool")) == NULL)
+            return;
+        if (!wgroup_ok(s)) {
+            wfail(c, v, "log.group", "\"%s\" is not a group name; expected letters, digits, "
+                  "'.', '_' and '-', at most 200", s);
+            return;
+        }
+        free(out->log.group);
+        out->log.group = strdup(s);
+    } else if (strcmp(key, "replication_factor") == 0) {
+        int64_t rf;
+        s = wscalar(c, v, "log.replication_factor", "a number such as 3");
+        if (s != NULL && (util_parse_int(s, &rf) != 0 || rf == 0 || rf < -1 || rf > 32767))
+            wfail(c, v, "log.replication_factor", "\"%s\" is not a replication factor; "
+                  "expected 1 to 32767, or -1 for the brokers' default", s);
+        else if (s != NULL)
+            out->log.replication_factor = (int)rf;
+    } else if (strcmp(key, "properties") == 0) {
+        wlog_properties(c, v, out);
+    } else if (strcmp(key, "level") == 0) {
         static const char *const levels[] = {"error", "warn", "info", "debug"};
         if ((s = wscalar(c, v, "log.level", "error, warn, info or debug")) == NULL)
             return;
@@ -236,7 +323,8 @@ static void wlog_key(wctx *c, yaml_node_t *k, yaml_node_t *v, wconf *out)
         else
             wfail(c, v, "log.format", "\"%s\" is not a format; expected plain or json", s);
     } else {
-        wfail(c, k, "log", "unknown key \"%s\"; expected level or format", key);
+        wfail(c, k, "log", "unknown key \"%s\"; expected level, format, backend, group, "
+              "replication_factor or properties", key);
     }
 }
 
@@ -301,6 +389,10 @@ int wconf_load(const char *path, wconf *out, char *err, size_t errlen)
     if (!c.failed && out->data_dir == NULL)
         wfail(&c, NULL, "data_dir", "missing; say where the log and checkpoints live, such "
               "as data_dir: /var/lib/spool");
+    if (!c.failed && out->log.kind != 1 &&
+        (out->log.nproperties > 0 || out->log.group != NULL || out->log.replication_factor))
+        wfail(&c, NULL, "log", "properties, group or replication_factor only mean something "
+              "with backend: kafka; add log.backend: kafka, or remove them");
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(buf);
@@ -315,5 +407,6 @@ void wconf_free(wconf *c)
     free(c->pipelines_dir);
     free(c->listen);
     free(c->token);
+    config_log_free(&c->log);
     *c = (wconf){0};
 }

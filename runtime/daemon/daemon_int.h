@@ -43,6 +43,7 @@ typedef struct wconf {
     int log_level;             /* SPOOL_LOG_*, default info */
     int log_json;              /* log.format: json */
     int64_t shutdown_timeout_ms; /* default 30 s */
+    config_log log;            /* log.backend & co: where the topics live (builtin) */
 } wconf;
 
 /* Reads the worker config at path. Returns 0, or -1 with "FILE:LINE:COLUMN: what is
@@ -81,7 +82,8 @@ typedef struct dfile {
 typedef struct spool_daemon {
     wconf cf;
     loader *plugins;
-    log_store *log;
+    log_store *log;            /* builtin: the shared log (else NULL) */
+    backend *b;                /* where the topics live; every worker shares it */
     pthread_rwlock_t lock;     /* read: answers; write: every change to the list */
     pthread_mutex_t reg;       /* conns[i]->w, for the log's maintenance thread */
     dconn **conns;

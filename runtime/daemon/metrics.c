@@ -129,7 +129,8 @@ static void topic_metrics(spool_daemon *d, FILE *f)
 {
     char **names = NULL;
     size_t n = 0;
-    if (log_topic_names(d->log, &names, &n) != SPOOL_OK)
+    /* builtin only: on kafka the cluster's own metrics cover topics. */
+    if (d->log == NULL || log_topic_names(d->log, &names, &n) != SPOOL_OK)
         return;
     family(f, "spool_topic_disk_bytes", "gauge", "Bytes of a topic's committed segments on "
            "disk, all partitions.");
@@ -301,6 +302,10 @@ void metrics_write(spool_daemon *d, FILE *f)
     lag_metrics(d, f);
     plugin_gauges(d, f);
 
+    if (d->log == NULL) {
+        process_metrics(d, f);
+        return;
+    }
     log_stats_get(d->log, &ls);
     histogram(f, "spool_log_commit_seconds", "Time a commit to the log takes, as a source "
               "waits for it (grouping included).", &ls.commit_seconds, log_stats_lat_bounds,

@@ -59,8 +59,17 @@ static void ckpt_name(const dconn *c, int task, char *out, size_t n)
         snprintf(out, n, "%s", c->name);
 }
 
-static int check(const dconn *c, int change, char *err, size_t errlen)
+static int check(spool_daemon *d, const dconn *c, int change, char *err, size_t errlen)
 {
+    if (backend_kind_of(d->b) == BACKEND_KAFKA) {
+        snprintf(err, errlen, "the offsets endpoints work on the builtin log only: on kafka "
+                 "a sink's offsets are its consumer group's (\"%s.%s\"; kafka-consumer-groups"
+                 " --describe/--reset-offsets change them) and a source's position is a "
+                 "record keyed \"%s\" in the offsets topic \"%s.offsets\"",
+                 d->cf.log.group ? d->cf.log.group : "spool", c->name, c->name,
+                 d->cf.log.group ? d->cf.log.group : "spool");
+        return 501;
+    }
     if (c->cc == NULL) {
         snprintf(err, errlen, "connector %s cannot be loaded: %s", c->name,
                  c->load_error ? c->load_error : "unknown reason");
@@ -83,7 +92,7 @@ static int check(const dconn *c, int change, char *err, size_t errlen)
 
 int offsets_get(spool_daemon *d, dconn *c, json_t **out, char *err, size_t errlen)
 {
-    int st = check(c, 0, err, errlen);
+    int st = check(d, c, 0, err, errlen);
     json_t *list = json_array();
     *out = NULL;
     if (st != 0) {
@@ -93,7 +102,11 @@ int offsets_get(spool_daemon *d, dconn *c, json_t **out, char *err, size_t errle
     if (c->kind == SPOOL_KIND_SOURCE) {
         void *pos = NULL;
         size_t len = 0;
-        int rc = log_source_position(d->log, c->name, &pos, &len);
+        backend_producer *p = NULL;
+        int rc = backend_producer_open(d->b, c->name, &p, err, errlen);
+        if (rc == SPOOL_OK)
+            rc = backend_producer_position(p, &pos, &len);
+        backend_producer_close(p);
         if (rc != SPOOL_OK) {
             json_decref(list);
             snprintf(err, errlen, "cannot read the position of %s", c->name);
@@ -161,14 +174,17 @@ static int source_alter(spool_daemon *d, dconn *c, json_t *offset, char *err, si
             goto out;
         }
     }
-    log_txn *txn = log_txn_new();
-    int rc = txn != NULL ? log_txn_set_position(txn, c->name, pos, len) : SPOOL_ENOMEM;
+    backend_producer *p = NULL;
+    char why[512] = "";
+    int rc = backend_producer_open(d->b, c->name, &p, why, sizeof(why));
     if (rc == SPOOL_OK)
-        rc = log_commit(d->log, txn);
-    log_txn_free(txn);
+        rc = backend_producer_set_position(p, pos, len);
+    if (rc == SPOOL_OK)
+        rc = backend_producer_commit(p);
+    if (rc != SPOOL_OK && p != NULL)
+        snprintf(why, sizeof(why), "%s", backend_producer_error(p));
+    backend_producer_close(p);
     if (rc != SPOOL_OK) {
-        char why[512];
-        log_last_error(d->log, why, sizeof(why));
         snprintf(err, errlen, "cannot commit the new position: %s", why[0] ? why
                  : rc == SPOOL_EINVAL ? "position too large" : "out of memory");
         st = rc == SPOOL_EINVAL ? 400 : 500;
@@ -223,7 +239,7 @@ static int sink_alter(spool_daemon *d, dconn *c, json_t *list, char *err, size_t
         for (size_t k = 0; topic != NULL && k < c->cc->ntopics; k++)
             known |= strcmp(c->cc->topics[k], topic) == 0;
         if (!known || !json_is_integer(pj) || json_integer_value(pj) < 0 ||
-            json_integer_value(pj) >= log_topic_partitions(d->log, topic) ||
+            json_integer_value(pj) >= backend_topic_partitions(d->b, topic) ||
             (off != NULL && !json_is_null(off) &&
              (!json_is_integer(oj) || json_integer_value(oj) < 0))) {
             snprintf(err, errlen, "offsets[%zu]: expected {\"partition\": {\"kafka_topic\": "
@@ -262,7 +278,7 @@ out:
 
 int offsets_alter(spool_daemon *d, dconn *c, json_t *body, char *err, size_t errlen)
 {
-    int st = check(c, 1, err, errlen);
+    int st = check(d, c, 1, err, errlen);
     if (st != 0)
         return st;
     json_t *list = body != NULL ? json_object_get(body, "offsets") : NULL;

@@ -13,17 +13,25 @@
 #include "tools/tools_int.h"
 
 static const char usage_topics[] =
-    "usage: spool topics list     [--data-dir DIR]\n"
-    "       spool topics describe [--data-dir DIR] [TOPIC]\n"
-    "       spool topics create   [--data-dir DIR] --partitions N [SETTINGS] TOPIC\n"
-    "       spool topics delete   [--data-dir DIR] TOPIC\n"
+    "usage: spool topics list     [WHERE]\n"
+    "       spool topics describe [WHERE] [TOPIC]\n"
+    "       spool topics create   [WHERE] --partitions N [SETTINGS] TOPIC\n"
+    "       spool topics delete   [WHERE] TOPIC\n"
     "\n"
     "Lists, describes, creates and deletes the topics of a data directory (default\n"
-    "./spool-data). list and describe read beside a running worker; create and delete\n"
-    "refuse while a worker holds the directory's lock.\n"
+    "./spool-data) or of a Kafka cluster. On the builtin log, list and describe read\n"
+    "beside a running worker; create and delete refuse while a worker holds the\n"
+    "directory's lock.\n"
     "\n"
-    "describe shows each partition's start and committed end offsets, segments and\n"
-    "bytes, the topic's settings, and each sink's next offset and lag.\n"
+    "WHERE:\n"
+    "  --data-dir DIR            the builtin log in DIR\n"
+    "  --config FILE             a pipeline file or worker config: its log: block and\n"
+    "                            data_dir (kafka: its properties, group, replication)\n"
+    "  --bootstrap-servers LIST  Apache Kafka at LIST (host:port,...)\n"
+    "\n"
+    "describe shows each partition's start and committed end offsets, the topic's\n"
+    "settings, and on the builtin log the segments, bytes and each sink's next offset\n"
+    "and lag (on Kafka a sink's offsets are its consumer group's).\n"
     "\n"
     "SETTINGS (create):\n"
     "  --segment-bytes SIZE      roll segments past this size (default 128MiB)\n"
@@ -36,16 +44,16 @@ static const char usage_topics[] =
     "\n"
     "Exit codes: 0 ok, 1 runtime, 2 usage, 3 storage I/O, 4 corruption.\n";
 
-static int topics_list(log_store *s)
+static int topics_list(backend *b)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc = log_topic_names(s, &names, &n);
+    int rc = backend_topic_names(b, &names, &n);
 
     if (rc != SPOOL_OK)
         return tools_exit_code(rc);
     for (size_t i = 0; i < n; i++)
-        printf("%s\t%d\n", names[i], log_topic_partitions(s, names[i]));
+        printf("%s\t%d\n", names[i], backend_topic_partitions(b, names[i]));
     log_names_free(names, n);
     return TOOLS_OK;
 }
@@ -83,13 +91,29 @@ static void describe_sinks(const char *dir, const char *topic, int32_t p, int64_
         closedir(d);
 }
 
-static void describe_one(log_store *s, const char *dir, const char *topic)
+/* On Kafka: the partitions' offsets as the cluster has them. */
+static void describe_kafka(backend *b, const char *topic, int32_t parts)
+{
+    for (int32_t p = 0; p < parts; p++)
+        printf("  partition %d: start %" PRId64 ", end %" PRId64 " (last stable offset)\n",
+               p, backend_start_offset(b, topic, p), backend_end_offset(b, topic, p));
+}
+
+static void describe_one(backend *b, const char *dir, const char *topic)
 {
     log_topic_config c;
-    int32_t parts = log_topic_partitions(s, topic);
+    log_store *s = backend_log(b);
+    int32_t parts = backend_topic_partitions(b, topic);
 
-    if (log_topic_config_get(s, topic, &c) != SPOOL_OK)
+    if (backend_topic_config_get(b, topic, &c) != SPOOL_OK)
         return;
+    if (s == NULL) {
+        printf("topic %s: %d partitions, retention_ms %" PRId64 ", retention_bytes %" PRId64
+               ", segment_bytes %" PRId64 " (Kafka)\n", topic, parts, c.retention_ms,
+               c.retention_bytes, c.segment_bytes);
+        describe_kafka(b, topic, parts);
+        return;
+    }
     printf("topic %s: %d partitions, durability %s", topic, parts,
            log_durability_name(c.durability));
     if (c.durability == LOG_DURABILITY_INTERVAL)
@@ -119,7 +143,6 @@ static void describe_one(log_store *s, const char *dir, const char *topic)
 int tools_topics(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, 'd'},
         {"partitions", required_argument, NULL, 'p'},
         {"segment-bytes", required_argument, NULL, 'b'},
         {"segment-ms", required_argument, NULL, 's'},
@@ -129,13 +152,13 @@ int tools_topics(int argc, char **argv)
         {"flush-interval-ms", required_argument, NULL, 'f'},
         {"keep-unconsumed", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
+        TOOLS_TARGET_OPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *dir = TOOLS_DEFAULT_DATA_DIR, *sub;
+    const char *sub;
+    tools_target tt = {0};
     log_topic_config c;
-    log_open_opts oo = {0};
-    log_store *s = NULL;
-    char err[1024] = "";
+    char err[1024] = "", where[512];
     int opt, rc, code, writes;
 
     log_topic_config_init(&c);
@@ -152,10 +175,9 @@ int tools_topics(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
         int64_t v = 0;
+        if (tools_target_opt(&tt, opt, optarg))
+            continue;
         switch (opt) {
-        case 'd':
-            dir = optarg;
-            break;
         case 'h':
             fputs(usage_topics, stdout);
             return TOOLS_OK;
@@ -175,8 +197,8 @@ int tools_topics(int argc, char **argv)
             if (tools_parse_num(optarg, opt == 's' || opt == 'r' || opt == 'f', &v) != 0 ||
                 v < 0 || (opt == 'p' && v > INT32_MAX)) {
                 fprintf(stderr, "spool topics: bad value \"%s\" for --%s\n", optarg,
-                        opts[opt == 'p' ? 1 : opt == 'b' ? 2 : opt == 's' ? 3 : opt == 'r' ? 4
-                                 : opt == 'R' ? 5 : 7].name);
+                        opts[opt == 'p' ? 0 : opt == 'b' ? 1 : opt == 's' ? 2 : opt == 'r' ? 3
+                                 : opt == 'R' ? 4 : 6].name);
                 return TOOLS_USAGE;
             }
             if (opt == 'p')
@@ -212,46 +234,48 @@ int tools_topics(int argc, char **argv)
         fprintf(stderr, "spool topics create: --partitions N (N >= 1) is required\n");
         return TOOLS_USAGE;
     }
-    oo.read_only = !writes;
-    rc = log_open_ex(dir, &oo, &s, err, sizeof err);
-    if (rc != SPOOL_OK)
-        return tools_open_failed("topics", rc, err, writes);
+    code = tools_open("topics", &tt, writes);
+    if (code != 0) {
+        tools_close(&tt);
+        return code;
+    }
+    backend *b = tt.b;
     if (strcmp(sub, "list") == 0) {
-        code = topics_list(s);
+        code = topics_list(b);
     } else if (strcmp(sub, "describe") == 0) {
         if (optind < argc) {
-            if (log_topic_partitions(s, argv[optind]) < 0) {
+            if (backend_topic_partitions(b, argv[optind]) < 0) {
                 fprintf(stderr, "spool topics describe: no topic \"%s\" in %s\n",
-                        argv[optind], dir);
+                        argv[optind], tools_where(&tt, where, sizeof where));
                 code = TOOLS_RUNTIME;
             } else {
-                describe_one(s, dir, argv[optind]);
+                describe_one(b, tt.dir, argv[optind]);
                 code = TOOLS_OK;
             }
         } else {
             char **names = NULL;
             size_t n = 0;
-            log_topic_names(s, &names, &n);
+            backend_topic_names(b, &names, &n);
             for (size_t i = 0; i < n; i++)
-                describe_one(s, dir, names[i]);
+                describe_one(b, tt.dir, names[i]);
             log_names_free(names, n);
             code = TOOLS_OK;
         }
     } else if (strcmp(sub, "create") == 0) {
-        rc = log_topic_create_ex(s, argv[optind], &c, err, sizeof err);
+        rc = backend_topic_create(b, argv[optind], &c, err, sizeof err);
         if (rc != SPOOL_OK)
             fprintf(stderr, "spool topics create: %s\n", err);
         else
             printf("created topic %s with %d partitions\n", argv[optind], c.partitions);
         code = tools_exit_code(rc);
     } else {
-        rc = log_topic_delete(s, argv[optind], err, sizeof err);
+        rc = backend_topic_delete(b, argv[optind], err, sizeof err);
         if (rc != SPOOL_OK)
             fprintf(stderr, "spool topics delete: %s\n", err);
         else
             printf("deleted topic %s\n", argv[optind]);
         code = tools_exit_code(rc);
     }
-    log_close(s);
+    tools_close(&tt);
     return code;
 }

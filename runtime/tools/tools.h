@@ -1,8 +1,10 @@
 /* tools.h - the data-directory tools: spool topics, produce, consume, verify.
  *
  * Kafka's kafka-topics, console producer and consumer and a log fsck, on a data
- * directory. Commands that only read (topics list/describe, consume, verify) open the
- * log read-only: no lock, no truncation, no write, so they run safely beside a worker.
+ * directory, or (topics, produce, consume; --config or --bootstrap-servers) on the
+ * Kafka cluster of the kafka backend. Commands that only read (topics list/describe,
+ * consume, verify) open the built-in log read-only: no lock, no truncation, no write,
+ * so they run safely beside a worker.
  * Commands that write (topics create/delete, produce, verify --repair) take the lock
  * and refuse with a clear message while a worker holds it.
  *

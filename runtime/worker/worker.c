@@ -1,10 +1,13 @@
 /* worker.c - runs one pipeline's tasks on threads: sources into the log, log into sinks.
  *
  * Each task's callbacks, open() and close() included, run on that task's own thread,
- * as the SDK promises. A source task loops poll -> transforms -> log_commit (grouped
- * with the other sources by the log) -> commit callback; its position is stored in
- * the same commit as its records, so a restart resumes exactly after them. A sink
- * task loops read committed records -> transforms -> put -> flush -> checkpoint, where
+ * as the SDK promises. Topics are reached only through the log backend (backend.h: the
+ * built-in log or Kafka). A source task loops poll -> transforms -> its producer's
+ * commit (grouped with the other sources by the built-in log) -> commit callback; its
+ * position is committed with its records, so a restart resumes exactly after them.
+ * Which source tasks run here is the backend's coordinator's call (builtin: all). A
+ * sink task reads the committed records of the partitions its subscription assigns it
+ * -> transforms -> put -> flush -> checkpoint, where
  * the checkpoint depends on the sink's delivery level: transactional sinks keep their
  * own offsets (reported with seek() in open()), resumable and idempotent sinks get
  * their offsets, and a resumable sink its position, saved by the runtime after every
@@ -224,14 +227,23 @@ static void worker_signal_done(struct worker *w)
         worker_log(SPOOL_LOG_WARN, "worker", "cannot signal the end: %s", strerror(errno));
 }
 
-/* Wakes every task that waits: on the condition variable or for new log data. */
+/* Wakes every sink task that waits for records in backend_sub_next(). */
+static void worker_wake_sinks(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->ntasks; i++)
+        if (w->tasks[i].sub != NULL)
+            backend_sub_wakeup(w->tasks[i].sub);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Wakes every task that waits: on the condition variable or for new records. */
 static void worker_wake(struct worker *w)
 {
     pthread_mutex_lock(&w->lock);
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    if (w->log != NULL)
-        log_wakeup(w->log);
+    worker_wake_sinks(w);
 }
 
 void worker_stop(worker *w)
@@ -334,12 +346,15 @@ static void task_fail(struct spool_task *t, const char *fmt, ...)
 }
 
 
-/* Sources stop on worker_stop(); sinks only on worker_halt(), after draining. */
+/* Sources stop on worker_stop(); sinks only on worker_halt(), after draining, except
+ * on kafka, where other workers may go on writing their topics: there sinks stop with
+ * the worker too, and the next owner of their partitions reads on from the committed
+ * offsets. */
 static int task_stopping(struct spool_task *t)
 {
     if (atomic_load(&t->stop_req) || atomic_load(&t->w->halt))
         return 1;
-    return t->cc->kind == SPOOL_KIND_SOURCE && atomic_load(&t->w->stop);
+    return (t->cc->kind == SPOOL_KIND_SOURCE || t->w->kafka) && atomic_load(&t->w->stop);
 }
 
 /* Waits ms milliseconds, or until the task must stop or is paused. Returns 1 when it
@@ -490,7 +505,7 @@ static void task_abandon(struct spool_task *t, int what, int64_t ran_ms, int hal
     atomic_store(&t->running, 0);
     if (t->cc->kind == SPOOL_KIND_SOURCE)
         atomic_fetch_sub(&w->sources_running, 1);
-    log_wakeup(w->log);
+    worker_wake_sinks(w);
     if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
         worker_signal_done(w);
 }
@@ -661,7 +676,7 @@ static void worker_failpoint(struct worker *w, const char *name)
     worker_stop(w);
 }
 
-/* The exit code for a log error. */
+/* The exit code for a backend error. */
 static int log_exit_code(int rc)
 {
     return rc == LOG_EIO ? EXIT_STORAGE : rc == LOG_ECORRUPT ? EXIT_CORRUPT : EXIT_RUNTIME;
@@ -675,13 +690,13 @@ static int log_fatal(int rc)
 
 /* ---- Dead letters ----------------------------------------------------------------------- */
 
-/* Adds rec to txn for the connector's dead-letter topic, with headers naming what failed,
- * where, and (for sinks) the record's own topic, partition and offset. */
-static int dlq_add(struct spool_task *t, log_txn *txn, const spool_record *rec,
+/* Adds rec to producer pr for the connector's dead-letter topic, with headers naming
+ * what failed, where, and (for sinks) the record's own topic, partition and offset. */
+static int dlq_add(struct spool_task *t, backend_producer *pr, const spool_record *rec,
                    const char *stage, const char *reason, int with_origin)
 {
     const char *topic = t->cc->dead_letter_topic;
-    int32_t parts = log_topic_partitions(t->w->log, topic);
+    int32_t parts = backend_topic_partitions(t->w->b, topic);
     size_t nh = rec->header_count + 6, k = 0;
     log_header *h = calloc(nh, sizeof(*h));
     char part[16], off[24];
@@ -712,7 +727,7 @@ static int dlq_add(struct spool_task *t, log_txn *txn, const spool_record *rec,
                      .timestamp_ms = rec->timestamp_ms != 0 ? rec->timestamp_ms : now_ms()};
     int32_t p = rec->key != NULL ? log_partition_for_key(rec->key, rec->key_len, parts)
                                  : (int32_t)(t->round_robin++ % (uint32_t)parts);
-    rc = log_txn_add(txn, topic, p, &lr);
+    rc = backend_producer_add(pr, topic, p, &lr);
     free(h);
     return rc;
 }
@@ -720,8 +735,9 @@ static int dlq_add(struct spool_task *t, log_txn *txn, const spool_record *rec,
 /* A record failed at stage: with tolerance none the connector fails (return -1); with
  * tolerance all it is set aside, into the dead-letter topic when there is one (return
  * 0, processing goes on). */
-static int task_record_failed(struct spool_task *t, log_txn *txn, const spool_record *rec,
-                              const char *stage, const char *reason, int with_origin)
+static int task_record_failed(struct spool_task *t, backend_producer *pr,
+                              const spool_record *rec, const char *stage,
+                              const char *reason, int with_origin)
 {
     char where[160] = "";
     if (with_origin)
@@ -735,7 +751,7 @@ static int task_record_failed(struct spool_task *t, log_txn *txn, const spool_re
         return -1;
     }
     if (t->cc->dead_letter_topic != NULL &&
-        dlq_add(t, txn, rec, stage, reason, with_origin) != SPOOL_OK) {
+        dlq_add(t, pr, rec, stage, reason, with_origin) != SPOOL_OK) {
         task_fail(t, "out of memory setting aside a failed record");
         return -1;
     }
@@ -755,7 +771,7 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
 {
     const char *topic = rec->topic != NULL ? rec->topic : t->cc->topic;
     int32_t parts = topic == t->cc->topic ? t->partitions
-                                          : log_topic_partitions(t->w->log, topic);
+                                          : backend_topic_partitions(t->w->b, topic);
     const void *key = rec->key;
     size_t key_len = rec->key_len;
     char *key_buf = NULL;
@@ -808,7 +824,7 @@ static spool_rc source_accept(struct spool_task *t, const spool_record *rec)
                      .value_len = rec->value_len, .headers = headers,
                      .header_count = rec->header_count,
                      .timestamp_ms = rec->timestamp_ms != 0 ? rec->timestamp_ms : now_ms()};
-    if (log_txn_add(t->txn, topic, partition, &lr) != SPOOL_OK)
+    if (backend_producer_add(t->prod, topic, partition, &lr) != SPOOL_OK)
         rc = SPOOL_ENOMEM;
     else
         t->txn_bytes += bytes;
@@ -1025,11 +1041,11 @@ static void task_finished(struct spool_task *t)
 {
     task_close(t);
     if (!task_failed(t))
-        task_set_state(t, WORKER_STOPPED);
+        task_set_state(t, t->fenced ? WORKER_UNASSIGNED : WORKER_STOPPED);
     atomic_store(&t->running, 0);
     /* A sink that ends may have been the last writer of a dead-letter topic that
      * another sink drains. */
-    log_wakeup(t->w->log);
+    worker_wake_sinks(t->w);
     if (atomic_fetch_sub(&t->w->tasks_running, 1) == 1)
         worker_signal_done(t->w);
 }
@@ -1037,28 +1053,32 @@ static void task_finished(struct spool_task *t)
 /* ---- Sources ------------------------------------------------------------------------- */
 
 /* Commits what was emitted since the last commit, with the position of the last record
- * accepted. Returns 0, or -1 when the worker stopped for a storage error or the task
- * must stop while the disk is full (nothing is lost: the records were not committed
- * and the position did not move). */
+ * accepted. Returns 0, or -1 when the worker stopped for a storage error, the task must
+ * stop while the disk is full (nothing is lost: the records were not committed and the
+ * position did not move), another worker took the task over (t->fenced), or the
+ * backend dropped the transaction and the task must start again from its committed
+ * position (t->restart_loop). */
 static int source_commit(struct spool_task *t)
 {
-    size_t n = log_txn_count(t->txn);
+    size_t n = backend_producer_count(t->prod);
     retry_state r = {0};
     int rc;
 
+    if (t->fenced || t->restart_loop)
+        return -1;
     if (n == 0 && !t->pending_set)
         return 0;
     worker_failpoint(t->w, "source.before_commit");
     for (;;) {
         if (t->pending_set &&
-            log_txn_set_position(t->txn, t->cc->name, t->pending_pos, t->pending_len) != 0) {
+            backend_producer_set_position(t->prod, t->pending_pos, t->pending_len) != 0) {
             task_fail(t, "out of memory committing");
             return -1;
         }
-        rc = log_commit(t->w->log, t->txn);
+        rc = backend_producer_commit(t->prod);
         if (rc != LOG_ENOSPC)
             break;
-        /* A full disk is not fatal: the txn keeps the records and the source stays
+        /* A full disk is not fatal: the producer keeps the records and the source stays
          * paused here until space returns (or the worker stops). */
         if (r.attempts == 0)
             worker_log(SPOOL_LOG_WARN, t->name, "the disk holding %s is full; the source "
@@ -1067,13 +1087,25 @@ static int source_commit(struct spool_task *t)
         if (task_wait(t, 1000))
             return -1;
     }
+    if (rc == LOG_EFENCED) {
+        worker_log(SPOOL_LOG_INFO, t->name, "another worker took this task over (%s); it "
+                   "stops here, its %zu uncommitted records are that worker's to read "
+                   "again", backend_producer_error(t->prod), n);
+        t->fenced = 1;
+        return -1;
+    }
+    if (rc == SPOOL_RETRY) {
+        worker_log(SPOOL_LOG_WARN, t->name, "the log dropped the transaction of %zu "
+                   "records (%s); the source starts again from its committed position",
+                   n, backend_producer_error(t->prod));
+        t->restart_loop = 1;
+        return -1;
+    }
     if (rc != SPOOL_OK) {
-        char why[512];
-        log_last_error(t->w->log, why, sizeof(why));
         worker_fail(t->w, log_exit_code(rc), t->name,
                     "cannot commit %zu records to the log: %s; the worker stops to protect "
                     "the data: fix the storage and start it again, nothing acknowledged is "
-                    "lost", n, why);
+                    "lost", n, backend_producer_error(t->prod));
         return -1;
     }
     atomic_fetch_add(&t->bytes, t->txn_bytes);
@@ -1129,7 +1161,7 @@ spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
         return SPOOL_ESTOP;
     }
     if (rc != SPOOL_OK &&
-        task_record_failed(t, t->txn, rec, "transform",
+        task_record_failed(t, t->prod, rec, "transform",
                            t->error[0] ? t->error : spool_rc_str(rc), 0) != 0)
         return SPOOL_ESTOP;
     /* The record is in the txn or set aside: its position may now be committed. A
@@ -1149,50 +1181,76 @@ spool_rc worker_source_emit(struct spool_task *t, const spool_record *rec,
         t->pending_len = position_len;
         t->pending_set = 1;
     }
-    if ((int64_t)log_txn_count(t->txn) >= t->cc->batch_max_records ||
+    if ((int64_t)backend_producer_count(t->prod) >= t->cc->batch_max_records ||
         (int64_t)t->txn_bytes >= t->cc->batch_max_bytes)
         if (source_commit(t) != 0)
             return SPOOL_ESTOP;
     return SPOOL_OK;
 }
 
-static void *source_main(void *arg)
+/* Opens the source's producer (on kafka this fences an older instance of the task) and
+ * reads its committed position. Returns 0, or -1 when the task cannot run. */
+static int source_setup(struct spool_task *t)
 {
-    struct spool_task *t = arg;
     struct worker *w = t->w;
-    retry_state r = {0};
-    int rc;
-
-    task_set_state(t, WORKER_RUNNING);
-    /* A restarted task starts clean: what an earlier run left uncommitted (a txn held
+    char err[512];
+    /* A restarted task starts clean: what an earlier run left uncommitted (records held
      * through a full disk) is read again from the committed position. */
-    log_txn_free(t->txn);
-    t->txn = log_txn_new();
+    if (t->prod != NULL)
+        backend_producer_abort(t->prod);
     t->pending_set = 0;
     t->txn_bytes = 0;
     t->commit_due = 0;
+    t->restart_loop = 0;
     free(t->committed_pos);
     t->committed_pos = NULL;
-    if (t->txn == NULL) {
-        task_fail(t, "out of memory");
-        goto out;
+    t->committed_len = 0;
+    /* The producer's id is the source's name: the key its position has always had. */
+    if (t->prod == NULL) {
+        int rc = backend_producer_open(w->b, t->cc->name, &t->prod, err, sizeof(err));
+        if (rc != SPOOL_OK) {
+            if (log_fatal(rc))
+                worker_fail(w, log_exit_code(rc), t->name, "cannot open the producer: %s",
+                            err);
+            else
+                task_fail(t, "cannot open the producer: %s", err);
+            return -1;
+        }
     }
-    rc = log_source_position(w->log, t->cc->name, &t->committed_pos, &t->committed_len);
+    int rc = backend_producer_position(t->prod, &t->committed_pos, &t->committed_len);
+    if (rc == LOG_EFENCED) {
+        t->fenced = 1;
+        worker_log(SPOOL_LOG_INFO, t->name, "another worker took this task over (%s)",
+                   backend_producer_error(t->prod));
+        return -1;
+    }
     if (rc != SPOOL_OK) {
-        worker_fail(w, log_exit_code(rc), t->name, "cannot read the committed position");
-        goto out;
+        worker_fail(w, log_exit_code(rc), t->name, "cannot read the committed position: %s",
+                    backend_producer_error(t->prod));
+        return -1;
     }
-    if (task_open(t) != 0)
-        goto out;
+    return 0;
+}
+
+/* One run of the source: open, then poll and commit until it ends, fails or must stop.
+ * Returns 1 when it must run again from its committed position (the backend dropped a
+ * transaction), else 0. */
+static int source_run(struct spool_task *t)
+{
+    retry_state r = {0};
+    int rc;
+
+    if (source_setup(t) != 0 || task_open(t) != 0)
+        return 0;
     while (!task_pause_point(t)) {
         t->error[0] = '\0';
         int began = call_begin(t, CALL_POLL);
         rc = t->plugin->desc->poll(t, t->state, SOURCE_POLL_MS);
         call_done(t, began);
         /* A connector that failed on a record commits nothing more: part of what a
-         * transform derived from that record may be in the txn, and everything since
-         * the last commit is read again after a restart. Otherwise what was emitted
-         * before an error or a stop is committed all the same. */
+         * transform derived from that record may be in the producer, and everything
+         * since the last commit is read again after a restart. Otherwise what was
+         * emitted before an error or a stop is committed all the same. */
         if (task_failed(t))
             break;
         if (source_commit(t) != 0)
@@ -1215,9 +1273,30 @@ static void *source_main(void *arg)
             r.attempts = 0;
         }
     }
-out:
+    return t->restart_loop && !task_failed(t) && !task_stopping(t);
+}
+
+static void *source_main(void *arg)
+{
+    struct spool_task *t = arg;
+    struct worker *w = t->w;
+    retry_state r = {0};
+
+    t->fenced = 0;
+    task_set_state(t, WORKER_RUNNING);
+    while (source_run(t)) {
+        /* The plugin starts over from the committed position, as after a restart. */
+        task_close(t);
+        snprintf(t->error, sizeof(t->error), "the log dropped a transaction");
+        if (task_retry(t, &r, "commit"))
+            break;
+    }
+    if (t->prod != NULL) {
+        backend_producer_close(t->prod);
+        t->prod = NULL;
+    }
     atomic_fetch_sub(&w->sources_running, 1);
-    log_wakeup(w->log);
+    worker_wake_sinks(w);
     task_finished(t);
     return NULL;
 }
@@ -1277,13 +1356,41 @@ static int sink_call(struct spool_task *t, int flush)
     }
 }
 
+/* Tells the backend how far the sink delivered (kafka: the group's committed offsets;
+ * builtin: nothing, the checkpoint file is the record). Returns 0, or -1 when out of
+ * memory. A failure to commit is not fatal: the checkpoint file moved, and the group's
+ * offsets only decide where the next owner of a partition starts (at least once). */
+static int sink_commit_offsets(struct spool_task *t)
+{
+    backend_part *bp = calloc(t->nparts ? t->nparts : 1, sizeof(*bp));
+    size_t n = 0;
+    if (bp == NULL) {
+        task_fail(t, "out of memory saving the checkpoint");
+        return -1;
+    }
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].next >= 0)
+            bp[n++] = (backend_part){t->parts[i].topic, t->parts[i].partition,
+                                     t->parts[i].next};
+    int rc = n > 0 ? backend_sub_commit(t->sub, bp, n) : SPOOL_OK;
+    free(bp);
+    if (rc == LOG_EFENCED)
+        worker_log(SPOOL_LOG_INFO, t->name, "the partitions moved to another worker before "
+                   "their offsets were committed; it reads from the last committed ones");
+    else if (rc != SPOOL_OK)
+        worker_log(SPOOL_LOG_WARN, t->name, "cannot commit the consumer offsets: %s; the "
+                   "next commit carries them", backend_sub_error(t->sub));
+    return 0;
+}
+
 static int sink_checkpoint(struct spool_task *t)
 {
     char err[512];
     if (t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL)
         return 0;
     for (size_t i = 0; i < t->nparts; i++)
-        if (ckpt_set(&t->ck, t->parts[i].topic, t->parts[i].partition, t->parts[i].next) != 0)
+        if (t->parts[i].next >= 0 &&
+            ckpt_set(&t->ck, t->parts[i].topic, t->parts[i].partition, t->parts[i].next) != 0)
             goto oom;
     if (t->new_pos_set) {
         if (ckpt_set_position(&t->ck, t->new_pos, t->new_pos_len) != 0)
@@ -1295,7 +1402,7 @@ static int sink_checkpoint(struct spool_task *t)
         worker_fail(t->w, log_exit_code(rc), t->name, "cannot save the checkpoint: %s", err);
         return -1;
     }
-    return 0;
+    return sink_commit_offsets(t);
 oom:
     task_fail(t, "out of memory saving the checkpoint");
     return -1;
@@ -1305,18 +1412,27 @@ oom:
  * moves past their records: a crash in between sends them again (at least once). */
 static int sink_commit_dead_letters(struct spool_task *t)
 {
-    size_t n = log_txn_count(t->dlq);
+    size_t n = t->dlq != NULL ? backend_producer_count(t->dlq) : 0;
     if (n == 0)
         return 0;
     for (;;) {
-        int rc = log_commit(t->w->log, t->dlq);
+        int rc = backend_producer_commit(t->dlq);
         if (rc == SPOOL_OK)
             return 0;
+        if (rc == LOG_EFENCED || rc == SPOOL_RETRY) {
+            /* The batch is not checkpointed: whoever reads it next sets them aside again. */
+            worker_log(SPOOL_LOG_WARN, t->name, "%zu dead letters not committed (%s); the "
+                       "batch is read again from the last checkpoint", n,
+                       backend_producer_error(t->dlq));
+            backend_producer_abort(t->dlq);
+            atomic_store(&t->stop_req, 1);
+            t->fenced = rc == LOG_EFENCED;
+            t->restart_loop = rc == SPOOL_RETRY;
+            return -1;
+        }
         if (rc != LOG_ENOSPC) {
-            char why[512];
-            log_last_error(t->w->log, why, sizeof(why));
             worker_fail(t->w, log_exit_code(rc), t->name, "cannot commit %zu dead letters: "
-                        "%s", n, why);
+                        "%s", n, backend_producer_error(t->dlq));
             return -1;
         }
         if (task_wait(t, 1000))
@@ -1372,10 +1488,12 @@ static int sink_deliver(struct spool_task *t)
     worker_failpoint(t->w, "sink.after_flush");
     atomic_fetch_add(&t->bytes, t->batch_bytes);
     sink_batch_clear(t);
+    t->batch_reads = 0;
     if (sink_checkpoint(t) != 0)
         return -1;
     for (size_t i = 0; i < t->nparts; i++)
-        atomic_store(&t->parts[i].consumed, t->parts[i].next);
+        if (t->parts[i].next >= 0)
+            atomic_store(&t->parts[i].consumed, t->parts[i].next);
     worker_failpoint(t->w, "sink.after_checkpoint");
     atomic_fetch_add(&t->records, n);
     atomic_fetch_add(&t->w->delivered, n);
@@ -1383,119 +1501,221 @@ static int sink_deliver(struct spool_task *t)
     return 0;
 }
 
-static int sink_caught_up(struct spool_task *t)
+/* Runs one record read from topic/partition through the transforms into the batch.
+ * Returns 1 when taken (delivered, dropped by a transform or set aside), 0 when the
+ * task is stopping (the record is read again next time), -1 when the task failed. */
+static int sink_take(struct spool_task *t, const log_record *lr, const char *topic,
+                     int32_t partition)
 {
-    for (size_t i = 0; i < t->nparts; i++)
-        if (t->parts[i].next < log_end_offset(t->w->log, t->parts[i].topic,
-                                              t->parts[i].partition))
-            return 0;
-    return 1;
+    sink_part *sp = NULL;
+    if (t->part_hint < t->nparts && t->parts[t->part_hint].partition == partition &&
+        strcmp(t->parts[t->part_hint].topic, topic) == 0)
+        sp = &t->parts[t->part_hint];
+    for (size_t i = 0; i < t->nparts && sp == NULL; i++)
+        if (t->parts[i].partition == partition && strcmp(t->parts[i].topic, topic) == 0) {
+            sp = &t->parts[i];
+            t->part_hint = i;
+        }
+    if (sp == NULL) {
+        task_fail(t, "the log delivered %s/%" PRId32 ", which is not assigned to this task",
+                  topic, partition);
+        return -1;
+    }
+    /* Header keys arrive without a NUL; the SDK hands them out as C strings. */
+    spool_header hs[64];
+    spool_header *headers = lr->header_count <= 64 ? hs
+                            : calloc(lr->header_count, sizeof(*headers));
+    size_t klen = 0;
+    for (size_t h = 0; h < lr->header_count; h++)
+        klen += lr->headers[h].key_len + 1;
+    char kbuf[512];
+    char *keys = klen <= sizeof(kbuf) ? kbuf : malloc(klen);
+    int result = 1;
+    if (headers == NULL || keys == NULL) {
+        task_fail(t, "out of memory");
+        result = -1;
+        goto out;
+    }
+    char *kp = keys;
+    for (size_t h = 0; h < lr->header_count; h++) {
+        memcpy(kp, lr->headers[h].key, lr->headers[h].key_len);
+        kp[lr->headers[h].key_len] = '\0';
+        headers[h] = (spool_header){kp, lr->headers[h].value, lr->headers[h].value_len};
+        kp += lr->headers[h].key_len + 1;
+    }
+    spool_record rec = {.struct_size = sizeof(rec), .key = lr->key,
+                        .key_len = lr->key_len, .value = lr->value,
+                        .value_len = lr->value_len, .headers = headers,
+                        .header_count = lr->header_count,
+                        .timestamp_ms = lr->timestamp_ms, .topic = sp->topic,
+                        .partition = sp->partition, .offset = lr->offset};
+    t->cur_topic = sp->topic;
+    t->cur_partition = sp->partition;
+    t->cur_offset = lr->offset;
+    t->cur_timestamp = lr->timestamp_ms;
+    t->error[0] = '\0';
+    spool_rc rc = worker_stage_push(t, 0, &rec);
+    call_done(t, 0);           /* a transform given up on ends the thread */
+    if (rc == SPOOL_ESTOP) {
+        /* Stopping: the record is not taken; the batch is dropped and read again. */
+        result = 0;
+    } else if (rc == SPOOL_ENOMEM) {
+        task_fail(t, "out of memory");
+        result = -1;
+    } else if (rc != SPOOL_OK &&
+               task_record_failed(t, t->dlq, &rec, "transform",
+                                  t->error[0] ? t->error : spool_rc_str(rc), 1) != 0) {
+        result = -1;
+    }
+    if (result == 1) {
+        sp->next = lr->offset + 1;
+        t->batch_reads++;
+    }
+out:
+    if (headers != hs)
+        free(headers);
+    if (keys != kbuf)
+        free(keys);
+    return result;
 }
 
-/* Reads committed records across the task's partitions into the batch, up to the
- * connector's batch limits. Returns how many were read (delivered, dropped by a
- * transform or set aside), or -1 when the task failed or the worker stopped. */
-static long sink_read(struct spool_task *t)
+/* Reads committed records of the task's partitions into the batch, up to the
+ * connector's batch limits: the first waiting up to wait_ms, the rest only while
+ * they are ready. Returns 0, or -1 when the task failed, must stop, or the worker
+ * stopped. */
+static int sink_read(struct spool_task *t, int wait_ms)
 {
-    long n = 0;
     const config_connector *cc = t->cc;
-    for (size_t i = 0; i < t->nparts; i++) {
-        sink_part *sp = &t->parts[i];
-        while (n < cc->batch_max_records && (int64_t)t->batch_bytes < cc->batch_max_bytes) {
-            log_record lr;
-            int r = log_reader_next(sp->reader, &lr);
-            if (r < 0) {
-                worker_fail(t->w, log_exit_code(r), t->name, "cannot read %s/%" PRId32
-                            " at offset %" PRId64 ": %s", sp->topic, sp->partition, sp->next,
-                            log_reader_error(sp->reader));
-                return -1;
-            }
-            if (r == 0)
-                break;
-            /* Header keys arrive without a NUL; the SDK hands them out as C strings. */
-            spool_header hs[64];
-            spool_header *headers = lr.header_count <= 64 ? hs
-                                    : calloc(lr.header_count, sizeof(*headers));
-            size_t klen = 0;
-            for (size_t h = 0; h < lr.header_count; h++)
-                klen += lr.headers[h].key_len + 1;
-            char kbuf[512];
-            char *keys = klen <= sizeof(kbuf) ? kbuf : malloc(klen);
-            if (headers == NULL || keys == NULL) {
-                if (headers != hs)
-                    free(headers);
-                if (keys != kbuf)
-                    free(keys);
-                task_fail(t, "out of memory");
-                return -1;
-            }
-            char *kp = keys;
-            for (size_t h = 0; h < lr.header_count; h++) {
-                memcpy(kp, lr.headers[h].key, lr.headers[h].key_len);
-                kp[lr.headers[h].key_len] = '\0';
-                headers[h] = (spool_header){kp, lr.headers[h].value, lr.headers[h].value_len};
-                kp += lr.headers[h].key_len + 1;
-            }
-            spool_record rec = {.struct_size = sizeof(rec), .key = lr.key,
-                                .key_len = lr.key_len, .value = lr.value,
-                                .value_len = lr.value_len, .headers = headers,
-                                .header_count = lr.header_count,
-                                .timestamp_ms = lr.timestamp_ms, .topic = sp->topic,
-                                .partition = sp->partition, .offset = lr.offset};
-            t->cur_topic = sp->topic;
-            t->cur_partition = sp->partition;
-            t->cur_offset = lr.offset;
-            t->cur_timestamp = lr.timestamp_ms;
-            t->error[0] = '\0';
-            spool_rc rc = worker_stage_push(t, 0, &rec);
-            call_done(t, 0);           /* a transform given up on ends the thread */
-            int failed = 0;
-            if (rc == SPOOL_ESTOP) {
-                /* Stopping: the record is not taken and is read again next time. */
-                if (headers != hs)
-                    free(headers);
-                if (keys != kbuf)
-                    free(keys);
-                return n;
-            }
-            if (rc == SPOOL_ENOMEM) {
-                task_fail(t, "out of memory");
-                failed = 1;
-            } else if (rc != SPOOL_OK) {
-                failed = task_record_failed(t, t->dlq, &rec, "transform",
-                                            t->error[0] ? t->error : spool_rc_str(rc), 1);
-            }
-            if (headers != hs)
-                free(headers);
-            if (keys != kbuf)
-                free(keys);
-            if (failed)
-                return -1;
-            sp->next = lr.offset + 1;
-            n++;
+    while (t->batch_reads < cc->batch_max_records &&
+           (int64_t)t->batch_bytes < cc->batch_max_bytes) {
+        log_record lr;
+        const char *topic;
+        int32_t partition;
+        int r = backend_sub_next(t->sub, &lr, &topic, &partition, wait_ms);
+        wait_ms = 0;
+        if (task_failed(t) || (r < 0 && !log_fatal(r) && task_stopping(t)))
+            return -1;
+        if (r < 0) {
+            if (r == SPOOL_ERR || r == SPOOL_ENOMEM)
+                task_fail(t, "cannot read its partitions: %s", backend_sub_error(t->sub));
+            else
+                worker_fail(t->w, log_exit_code(r), t->name, "cannot read its partitions: "
+                            "%s", backend_sub_error(t->sub));
+            return -1;
         }
+        if (r == 0)
+            return 0;
+        r = sink_take(t, &lr, topic, partition);
+        if (r <= 0)
+            return -1;
     }
-    return n;
+    return 0;
+}
+
+/* The pipeline's own string for topic (sink_part.topic outlives the assignment). */
+static const char *sink_topic_name(const struct spool_task *t, const char *topic)
+{
+    for (size_t i = 0; i < t->cc->ntopics; i++)
+        if (strcmp(t->cc->topics[i], topic) == 0)
+            return t->cc->topics[i];
+    return NULL;
+}
+
+/* backend_sub's revoked(): everything read and not checkpointed is forgotten. Nothing
+ * of it reached put(), or if it did the checkpoint did not move: the next owner of the
+ * partitions reads it again. */
+static void sink_revoked(void *ctx)
+{
+    struct spool_task *t = ctx;
+    worker_log(SPOOL_LOG_INFO, t->name, "its partitions were revoked");
+    sink_batch_clear(t);
+    t->batch_reads = 0;
+    t->new_pos_set = 0;
+    if (t->dlq != NULL)
+        backend_producer_abort(t->dlq);
+    pthread_mutex_lock(&t->w->lock);
+    t->nparts = 0;
+    pthread_mutex_unlock(&t->w->lock);
+}
+
+/* backend_sub's assigned(): the new assignment becomes the task's parts, each starting
+ * where the sink's offsets say: a transactional sink's own (reported with seek() in
+ * open(), so the plugin is opened again on a later assignment to report them afresh),
+ * else the runtime's checkpoint. */
+static int sink_assigned(void *ctx, backend_part *bp, size_t n)
+{
+    struct spool_task *t = ctx;
+    struct worker *w = t->w;
+    int transactional = t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL;
+
+    if (transactional && t->assignments > 0) {
+        task_close(t);
+        ckpt_clear(&t->seeks);
+        if (task_open(t) != 0)
+            return -1;
+    }
+    t->assignments++;
+    sink_part *fresh = calloc(n ? n : 1, sizeof(*fresh));
+    if (fresh == NULL) {
+        task_fail(t, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sink_part *sp = &fresh[i];
+        sp->topic = sink_topic_name(t, bp[i].topic);
+        sp->partition = bp[i].partition;
+        if (sp->topic == NULL) {
+            free(fresh);
+            task_fail(t, "was assigned %s/%" PRId32 ", a topic it does not read",
+                      bp[i].topic, bp[i].partition);
+            return -1;
+        }
+        /* On kafka a non-transactional sink starts where the group's committed offsets
+         * say: this worker's checkpoint file may be older than what another worker
+         * delivered meanwhile. */
+        int64_t off = transactional ? ckpt_get(&t->seeks, sp->topic, sp->partition)
+                      : w->kafka ? -1 : ckpt_get(&t->ck, sp->topic, sp->partition);
+        if (!w->kafka) {
+            int64_t start = backend_start_offset(w->b, sp->topic, sp->partition);
+            if (off < start)
+                off = start;
+        }
+        bp[i].offset = off;
+        sp->next = off;
+        atomic_store(&sp->consumed, off >= 0 ? off : 0);
+    }
+    /* worker_consumed() reads the parts from the log's maintenance thread. */
+    pthread_mutex_lock(&w->lock);
+    sink_part *old = t->parts;
+    t->parts = fresh;
+    t->nparts = n;
+    pthread_mutex_unlock(&w->lock);
+    free(old);
+    worker_log(SPOOL_LOG_DEBUG, t->name, "assigned %zu partitions", n);
+    /* A resumable sink without a checkpoint records where its output starts now, so
+     * that a crash before its first real checkpoint cannot double what it wrote. */
+    if (t->plugin->desc->delivery == SPOOL_DELIVERY_RESUMABLE && t->ck.position_len == 0)
+        if (sink_call(t, 1) != 0 || sink_checkpoint(t) != 0)
+            return -1;
+    return 0;
 }
 
 static int sink_setup(struct spool_task *t)
 {
     struct worker *w = t->w;
     char err[512];
-    int tasks = t->cc->tasks > 0 ? t->cc->tasks : 1;
-    size_t k = 0;
 
     ckpt_clear(&t->ck);
     ckpt_clear(&t->seeks);
     /* A restarted task starts clean: dead letters of an undelivered batch come again
      * with the batch, and no position of an earlier flush() may be taken. */
-    log_txn_free(t->dlq);
-    t->dlq = log_txn_new();
     t->new_pos_set = 0;
-    if (t->dlq == NULL) {
-        task_fail(t, "out of memory");
-        return -1;
-    }
+    t->batch_reads = 0;
+    t->assignments = 0;
+    t->restart_loop = 0;
+    pthread_mutex_lock(&w->lock);
+    t->nparts = 0;
+    pthread_mutex_unlock(&w->lock);
     int rc = ckpt_load(w->data_dir, t->ckpt_name, &t->ck, err, sizeof(err));
     if (rc != SPOOL_OK) {
         if (log_fatal(rc))
@@ -1504,56 +1724,38 @@ static int sink_setup(struct spool_task *t)
             task_fail(t, "cannot load the checkpoint: %s", err);
         return -1;
     }
-    if (task_open(t) != 0)
-        return -1;
-    /* Partitions are dealt to the sink's tasks by number: partition p of every topic
-     * goes to task p % tasks. */
-    size_t nparts = 0;
-    for (size_t i = 0; i < t->cc->ntopics; i++)
-        nparts += (size_t)log_topic_partitions(w->log, t->cc->topics[i]);
-    sink_part *fresh = calloc(nparts ? nparts : 1, sizeof(*fresh));
-    if (fresh == NULL) {
-        task_fail(t, "out of memory");
-        return -1;
-    }
-    /* worker_consumed() reads the parts from the log's maintenance thread. */
-    pthread_mutex_lock(&w->lock);
-    free(t->parts);
-    t->parts = fresh;
-    t->nparts = 0;
-    pthread_mutex_unlock(&w->lock);
-    for (size_t i = 0; i < t->cc->ntopics; i++) {
-        const char *topic = t->cc->topics[i];
-        int32_t parts = log_topic_partitions(w->log, topic);
-        for (int32_t p = 0; p < parts; p++) {
-            if (p % tasks != t->index)
-                continue;
-            sink_part *sp = &t->parts[k];
-            sp->topic = topic;
-            sp->partition = p;
-            sp->next = t->plugin->desc->delivery == SPOOL_DELIVERY_TRANSACTIONAL
-                           ? ckpt_get(&t->seeks, topic, p)
-                           : ckpt_get(&t->ck, topic, p);
-            if (sp->next < 0)
-                sp->next = log_start_offset(w->log, topic, p);
-            rc = log_reader_open(w->log, topic, p, sp->next, &sp->reader);
-            if (rc != SPOOL_OK) {
-                worker_fail(w, log_exit_code(rc), t->name, "cannot read %s/%" PRId32,
-                            topic, p);
-                return -1;
-            }
-            sp->next = log_reader_offset(sp->reader);
-            atomic_store(&sp->consumed, sp->next);
-            pthread_mutex_lock(&w->lock);
-            t->nparts = ++k;
-            pthread_mutex_unlock(&w->lock);
+    if (t->dlq == NULL && t->cc->dead_letter_topic != NULL) {
+        char id[700];
+        snprintf(id, sizeof(id), "%s.dlq", t->name);
+        rc = backend_producer_open(w->b, id, &t->dlq, err, sizeof(err));
+        if (rc != SPOOL_OK) {
+            task_fail(t, "cannot open the dead-letter producer: %s", err);
+            return -1;
         }
     }
-    /* A resumable sink without a checkpoint records where its output starts now, so
-     * that a crash before its first real checkpoint cannot double what it wrote. */
-    if (t->plugin->desc->delivery == SPOOL_DELIVERY_RESUMABLE && t->ck.position_len == 0)
-        if (sink_call(t, 1) != 0 || sink_checkpoint(t) != 0)
-            return -1;
+    if (task_open(t) != 0)
+        return -1;
+    /* Partitions are dealt to the sink's tasks by the backend (builtin: partition p of
+     * every topic goes to task p % tasks) at the first read. */
+    backend_sub_opts so = {.name = t->cc->name, .topics = (const char *const *)t->cc->topics,
+                           .ntopics = t->cc->ntopics, .task = t->index,
+                           .tasks = t->cc->tasks > 0 ? t->cc->tasks : 1,
+                           .assigned = sink_assigned, .revoked = sink_revoked, .ctx = t};
+    backend_sub *sub = NULL;
+    rc = backend_sub_open(w->b, &so, &sub, err, sizeof(err));
+    if (rc != SPOOL_OK) {
+        if (log_fatal(rc))
+            worker_fail(w, log_exit_code(rc), t->name, "cannot read its topics: %s", err);
+        else
+            task_fail(t, "cannot read its topics: %s", err);
+        return -1;
+    }
+    pthread_mutex_lock(&w->lock);
+    t->sub = sub;
+    pthread_mutex_unlock(&w->lock);
+    /* A stop that came before the subscription existed must not be slept through. */
+    if (atomic_load(&w->stop))
+        backend_sub_wakeup(sub);
     return 0;
 }
 
@@ -1568,10 +1770,13 @@ static int sink_reads(const struct spool_task *t, const char *topic)
 
 /* A sink is done when nothing can write its topics any more (every source has ended,
  * or there are none and the worker is stopping; no other sink that dead-letters into
- * them is still running) and it has delivered everything committed. */
+ * them is still running) and it has delivered everything committed. On kafka other
+ * workers may still write: the sink runs until the worker stops (task_stopping). */
 static int sink_drained(struct spool_task *t)
 {
     struct worker *w = t->w;
+    if (w->kafka)
+        return 0;
     if (atomic_load(&w->sources_running) != 0)
         return 0;
     if (w->nsources == 0 && !atomic_load(&w->stop))
@@ -1582,38 +1787,69 @@ static int sink_drained(struct spool_task *t)
             u->cc->dead_letter_topic != NULL && sink_reads(t, u->cc->dead_letter_topic))
             return 0;
     }
-    return sink_caught_up(t);
+    return backend_sub_caught_up(t->sub);
 }
 
-static void *sink_main(void *arg)
+/* One run of the sink: read, deliver, until drained, failed or stopping. Returns 1 when
+ * it must run again from its checkpoint (the backend dropped a dead-letter
+ * transaction), else 0. */
+static int sink_run(struct spool_task *t)
 {
-    struct spool_task *t = arg;
-    struct worker *w = t->w;
-
-    task_set_state(t, WORKER_RUNNING);
     if (sink_setup(t) != 0)
-        goto out;
+        return 0;
     while (!task_pause_point(t)) {
-        uint64_t seq = log_commit_seq(w->log);
-        long n = sink_read(t);
-        if (n < 0)
+        /* What is ready now, up to a batch; then deliver it, or else wait for more. */
+        if (sink_read(t, 0) != 0)
             break;
-        if (n > 0) {
+        if (t->batch_reads > 0) {
             if (sink_deliver(t) != 0)
                 break;
             continue;
         }
         if (sink_drained(t))
             break;
-        log_wait(w->log, seq, SINK_WAIT_MS);
+        /* A record that comes within the wait stays in the batch for the next round. */
+        if (sink_read(t, SINK_WAIT_MS) != 0)
+            break;
     }
-out:
+    return t->restart_loop && !task_failed(t) && !atomic_load(&t->w->halt) &&
+           !atomic_load(&t->stop_req);
+}
+
+/* Ends the task's subscription and its uncommitted dead letters. */
+static void sink_teardown(struct spool_task *t)
+{
+    struct worker *w = t->w;
+    backend_sub *sub;
     sink_batch_clear(t);
-    for (size_t i = 0; i < t->nparts; i++)
-        if (t->parts[i].reader != NULL) {
-            log_reader_close(t->parts[i].reader);
-            t->parts[i].reader = NULL;
-        }
+    t->batch_reads = 0;
+    pthread_mutex_lock(&w->lock);
+    sub = t->sub;
+    t->sub = NULL;
+    t->nparts = 0;
+    pthread_mutex_unlock(&w->lock);
+    backend_sub_close(sub);
+    if (t->dlq != NULL) {
+        backend_producer_close(t->dlq);
+        t->dlq = NULL;
+    }
+}
+
+static void *sink_main(void *arg)
+{
+    struct spool_task *t = arg;
+    retry_state r = {0};
+
+    t->fenced = 0;
+    task_set_state(t, WORKER_RUNNING);
+    while (sink_run(t)) {
+        sink_teardown(t);
+        task_close(t);
+        snprintf(t->error, sizeof(t->error), "the log dropped a transaction");
+        if (task_retry(t, &r, "dead letters"))
+            break;
+    }
+    sink_teardown(t);
     task_finished(t);
     return NULL;
 }
@@ -1667,10 +1903,7 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
             return -1;
     }
     if (cc->kind == SPOOL_KIND_SOURCE) {
-        t->partitions = log_topic_partitions(w->log, cc->topic);
-        t->txn = log_txn_new();
-        if (t->txn == NULL)
-            return -1;
+        t->partitions = backend_topic_partitions(w->b, cc->topic);
     } else {
         char buf[600];
         if (ntasks > 1)
@@ -1678,8 +1911,7 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
         else
             snprintf(buf, sizeof(buf), "%s", cc->name);
         t->ckpt_name = strdup(buf);
-        t->dlq = log_txn_new();
-        if (t->ckpt_name == NULL || t->dlq == NULL)
+        if (t->ckpt_name == NULL)
             return -1;
     }
     return 0;
@@ -1733,8 +1965,21 @@ static int64_t worker_consumed(void *ctx, const char *topic, int32_t partition)
 
 /* worker_new() and worker_new_shared(): with shared NULL the worker opens the log
  * itself and creates p's topics; otherwise it uses shared as it is. */
-static int worker_create(const config_pipeline *p, log_store *shared, const char *data_dir,
+static int worker_create(const config_pipeline *p, backend *shared, const char *data_dir,
                          worker **out, char *err, size_t errlen);
+
+void worker_backend_config(const config_log *lg, const char *data_dir,
+                           const char **props, backend_config *out)
+{
+    size_t k = 0;
+    *out = (backend_config){.kind = lg->kind == BACKEND_KAFKA ? BACKEND_KAFKA : BACKEND_BUILTIN,
+                            .data_dir = data_dir, .group = lg->group,
+                            .replication_factor = lg->replication_factor};
+    for (size_t i = 0; i < 2 * lg->nproperties && lg->properties != NULL; i++)
+        props[k++] = lg->properties[i];
+    props[k] = NULL;
+    out->properties = props;
+}
 
 int worker_new(const config_pipeline *p, const char *data_dir, worker **out, char *err,
                size_t errlen)
@@ -1757,17 +2002,38 @@ void worker_topic_config(const config_topic *ct, log_topic_config *out)
     out->keep_unconsumed = ct->keep_unconsumed;
 }
 
-int worker_new_shared(const config_pipeline *p, log_store *log, const char *data_dir,
+int worker_new_shared(const config_pipeline *p, backend *b, const char *data_dir,
                       worker **out, char *err, size_t errlen)
 {
-    if (log == NULL) {
-        snprintf(err, errlen, "no log store given");
+    if (b == NULL) {
+        snprintf(err, errlen, "no log backend given");
         return EXIT_RUNTIME;
     }
-    return worker_create(p, log, data_dir, out, err, errlen);
+    return worker_create(p, b, data_dir, out, err, errlen);
 }
 
-static int worker_create(const config_pipeline *p, log_store *shared, const char *data_dir,
+/* Opens the backend p's log: block names. Returns 0 or an exit code. */
+static int worker_open_backend(struct worker *w, const config_pipeline *p,
+                               const char *data_dir, char *err, size_t errlen)
+{
+    const char **props = calloc(2 * p->log.nproperties + 1, sizeof(*props));
+    backend_config bc;
+    if (props == NULL) {
+        snprintf(err, errlen, "out of memory opening the log");
+        return EXIT_RUNTIME;
+    }
+    worker_backend_config(&p->log, data_dir, props, &bc);
+    log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = worker_consumed,
+                        .consumed_ctx = w, .warn = worker_log_warn, .warn_ctx = w};
+    bc.log_opts = &lo;
+    int rc = backend_open(&bc, &w->b, err, errlen);
+    free(props);
+    if (rc != SPOOL_OK)
+        return rc == LOG_ELOCKED ? EXIT_RUNTIME : log_exit_code(rc);
+    return 0;
+}
+
+static int worker_create(const config_pipeline *p, backend *shared, const char *data_dir,
                          worker **out, char *err, size_t errlen)
 {
     struct worker *w = calloc(1, sizeof(*w));
@@ -1782,6 +2048,7 @@ static int worker_create(const config_pipeline *p, log_store *shared, const char
     w->done_fd = -1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->gauge_lock, NULL);
+    pthread_mutex_init(&w->task_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
@@ -1793,22 +2060,18 @@ static int worker_create(const config_pipeline *p, log_store *shared, const char
         goto oom;
     worker_register_secrets(p);
     if (shared != NULL) {
-        w->log = shared;
-        w->shared_log = 1;
-    } else {
-        log_open_opts lo = {.maintain_ms = LOG_MAINTAIN_MS, .consumed = worker_consumed,
-                            .consumed_ctx = w, .warn = worker_log_warn, .warn_ctx = w};
-        rc = log_open_ex(data_dir, &lo, &w->log, err, errlen);
-        if (rc != SPOOL_OK) {
-            worker_free(w);
-            return rc == LOG_ELOCKED ? EXIT_RUNTIME : log_exit_code(rc);
-        }
+        w->b = shared;
+        w->shared_backend = 1;
+    } else if ((rc = worker_open_backend(w, p, data_dir, err, errlen)) != 0) {
+        worker_free(w);
+        return rc;
     }
+    w->kafka = backend_kind_of(w->b) == BACKEND_KAFKA;
     for (size_t i = 0; shared == NULL && i < p->ntopics; i++) {
         const config_topic *ct = &p->topics[i];
         log_topic_config tc;
         worker_topic_config(ct, &tc);
-        rc = log_topic_create_ex(w->log, ct->name, &tc, err, errlen);
+        rc = backend_topic_create(w->b, ct->name, &tc, err, errlen);
         if (rc != SPOOL_OK) {
             worker_free(w);
             return rc == SPOOL_EINVAL ? EXIT_USAGE : log_exit_code(rc);
@@ -1869,24 +2132,152 @@ static int task_start(struct spool_task *t)
     return 0;
 }
 
+/* Stops t's thread and waits for it, unless it was abandoned. Returns 1 when a thread
+ * was stopped. Under task_lock. */
+static int task_stop_join(struct spool_task *t)
+{
+    if (!t->started || task_abandoned(t))
+        return 0;
+    atomic_store(&t->stop_req, 1);
+    worker_wake(t->w);
+    pthread_join(t->thread, NULL);
+    t->started = 0;
+    return 1;
+}
+
+/* The coordinator's own(): this worker starts or stops running source task i. */
+static void worker_own(void *ctx, size_t i, int owned)
+{
+    struct worker *w = ctx;
+    struct spool_task *t = &w->tasks[w->coord_order[i]];
+    pthread_mutex_lock(&w->task_lock);
+    t->owned = owned;
+    if (owned && !t->started && !task_abandoned(t)) {
+        if (w->kafka)
+            worker_log(SPOOL_LOG_INFO, t->name, "assigned to this worker");
+        task_start(t);
+    } else if (!owned && task_stop_join(t)) {
+        /* Another worker runs it now (or will): not STOPPED, not FAILED. */
+        if (!task_failed(t)) {
+            atomic_store(&t->status, WORKER_UNASSIGNED);
+            worker_event(w);
+        }
+        worker_log(SPOOL_LOG_INFO, t->name, "handed over to another worker");
+    }
+    pthread_mutex_unlock(&w->task_lock);
+}
+
+static int cmp_task_names(const void *a, const void *b, void *ctx)
+{
+    const struct worker *w = ctx;
+    return strcmp(w->tasks[*(const size_t *)a].name, w->tasks[*(const size_t *)b].name);
+}
+
+/* Sorts the source tasks' indices by name (the same order on every worker). */
+static void coord_sort(struct worker *w, size_t *order, size_t n)
+{
+    /* An insertion sort: a pipeline has few sources, and qsort has no context. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && cmp_task_names(&order[j - 1], &order[j], w) > 0; j--) {
+            size_t x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+}
+
+/* On kafka: polls the coordinator until the worker stops, then hands every source task
+ * back. Holds one count of tasks_running meanwhile, so that the worker does not end
+ * while it owns nothing. */
+static void *coord_main(void *arg)
+{
+    struct worker *w = arg;
+    while (!atomic_load(&w->coord_stop) && !atomic_load(&w->stop)) {
+        int rc = backend_coord_poll(w->coord, 500);
+        if (rc != SPOOL_OK && rc != SPOOL_RETRY) {
+            char why[512];
+            backend_last_error(w->b, why, sizeof(why));
+            worker_log(SPOOL_LOG_WARN, "worker", "the source coordinator: %s (%s)", why,
+                       spool_rc_str(rc));
+            task_wait(&w->tasks[0], 1000);
+        }
+    }
+    backend_coord_close(w->coord);
+    w->coord = NULL;
+    if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
+        worker_signal_done(w);
+    return NULL;
+}
+
+/* Opens the coordinator of the source tasks and lets it start those this worker owns:
+ * on builtin all of them, here and now; on kafka on a thread of its own. */
+static void worker_start_sources(struct worker *w)
+{
+    char err[512];
+    const char **names = calloc(w->nsources ? w->nsources : 1, sizeof(*names));
+    w->coord_order = calloc(w->nsources ? w->nsources : 1, sizeof(*w->coord_order));
+    if (names == NULL || w->coord_order == NULL) {
+        free(names);
+        worker_fail(w, EXIT_RUNTIME, "worker", "out of memory starting the sources");
+        return;
+    }
+    for (size_t i = 0; i < w->nsources; i++)
+        w->coord_order[i] = i;
+    coord_sort(w, w->coord_order, w->nsources);
+    for (size_t i = 0; i < w->nsources; i++)
+        names[i] = w->tasks[w->coord_order[i]].name;
+    int rc = backend_coord_open(w->b, names, w->nsources, worker_own, w, &w->coord, err,
+                                sizeof(err));
+    free(names);
+    if (rc != SPOOL_OK) {
+        worker_fail(w, log_fatal(rc) ? log_exit_code(rc) : EXIT_RUNTIME, "worker",
+                    "cannot coordinate the source tasks: %s", err);
+        return;
+    }
+    if (!w->kafka) {
+        backend_coord_poll(w->coord, 0);
+        return;
+    }
+    atomic_fetch_add(&w->tasks_running, 1);
+    if (pthread_create(&w->coord_thread, NULL, coord_main, w) == 0) {
+        w->coord_started = 1;
+        return;
+    }
+    atomic_fetch_sub(&w->tasks_running, 1);
+    worker_fail(w, EXIT_RUNTIME, "worker", "cannot start the source coordinator's thread");
+}
+
 int worker_start(worker *w)
 {
     /* A guard on both counters while the tasks start, so that no sink sees "no source
      * running" before the sources are counted, and the end is not signalled early. */
     atomic_fetch_add(&w->sources_running, 1);
     atomic_fetch_add(&w->tasks_running, 1);
+    worker_start_sources(w);
+    pthread_mutex_lock(&w->task_lock);
     for (size_t i = 0; i < w->ntasks; i++)
-        task_start(&w->tasks[i]);
+        if (w->tasks[i].cc->kind == SPOOL_KIND_SINK)
+            task_start(&w->tasks[i]);
+    pthread_mutex_unlock(&w->task_lock);
     if (pthread_create(&w->watchdog, NULL, watchdog_main, w) == 0)
         w->watchdog_started = 1;
     else
         worker_log(SPOOL_LOG_WARN, "worker", "cannot start the watchdog thread: plugin "
                    "callbacks run without deadlines");
     atomic_fetch_sub(&w->sources_running, 1);
-    log_wakeup(w->log);
+    worker_wake_sinks(w);
     if (atomic_fetch_sub(&w->tasks_running, 1) == 1)
         worker_signal_done(w);
     return 0;
+}
+
+/* Stops the coordinator's thread (kafka), which hands the sources back first. */
+static void coord_stop(struct worker *w)
+{
+    if (!w->coord_started)
+        return;
+    atomic_store(&w->coord_stop, 1);
+    pthread_join(w->coord_thread, NULL);
+    w->coord_started = 0;
 }
 
 int worker_done_fd(const worker *w)
@@ -1897,6 +2288,7 @@ int worker_done_fd(const worker *w)
 int worker_join(worker *w)
 {
     int code, failed = 0;
+    coord_stop(w);
     worker_wait_tasks(w);
     for (size_t i = 0; i < w->ntasks; i++) {
         if (w->tasks[i].started) {
@@ -1945,18 +2337,20 @@ static void task_restart(struct spool_task *t, int only_failed)
                    call_names[atomic_load(&t->call_what)]);
         return;
     }
-    if (t->started) {
-        atomic_store(&t->stop_req, 1);
-        worker_wake(t->w);
-        pthread_join(t->thread, NULL);
-        t->started = 0;
+    pthread_mutex_lock(&t->w->task_lock);
+    /* A source task another worker runs is that worker's to restart. */
+    if (t->cc->kind == SPOOL_KIND_SOURCE && !t->owned) {
+        pthread_mutex_unlock(&t->w->task_lock);
+        return;
     }
+    task_stop_join(t);
     pthread_mutex_lock(&t->w->lock);
     t->reason[0] = '\0';
     pthread_mutex_unlock(&t->w->lock);
     atomic_store(&t->status, WORKER_UNASSIGNED);
     worker_log(SPOOL_LOG_INFO, t->name, "restarting");
     task_start(t);
+    pthread_mutex_unlock(&t->w->task_lock);
 }
 
 int worker_pause(worker *w, const char *name)
@@ -2020,9 +2414,11 @@ size_t worker_task_lag(worker *w, size_t i, worker_part_lag *out, size_t max)
         out[n].topic = t->parts[k].topic;
         out[n].partition = t->parts[k].partition;
         out[n].consumed = atomic_load(&t->parts[k].consumed);
-        out[n].end = log_end_offset(w->log, t->parts[k].topic, t->parts[k].partition);
     }
     pthread_mutex_unlock(&w->lock);
+    /* Outside the lock: on kafka this asks the cluster. */
+    for (size_t k = 0; k < n; k++)
+        out[k].end = backend_end_offset(w->b, out[k].topic, out[k].partition);
     return n;
 }
 
@@ -2056,10 +2452,9 @@ static void task_free(struct spool_task *t)
         free(t->transforms[i].name);
     free(t->transforms);
     free(t->name);
-    if (t->txn != NULL)
-        log_txn_free(t->txn);
-    if (t->dlq != NULL)
-        log_txn_free(t->dlq);
+    backend_producer_close(t->prod);
+    backend_producer_close(t->dlq);
+    backend_sub_close(t->sub);
     free(t->pending_pos);
     free(t->committed_pos);
     free(t->ckpt_name);
@@ -2081,12 +2476,29 @@ void worker_free(worker *w)
     w->closing = 1;
     pthread_mutex_unlock(&w->lock);
     watchdog_stop(w);
-    if (w->log != NULL && !w->shared_log)
-        log_close(w->log);
-    w->log = NULL;
-    /* An abandoned task's thread may still come back to its task: keep them all. */
+    coord_stop(w);
+    /* builtin: hands back what it owns; every task thread has been joined by now, or
+     * (worker_start never ran) never started. */
+    if (w->coord != NULL) {
+        backend_coord_close(w->coord);
+        w->coord = NULL;
+    }
+    /* An abandoned task's thread may still come back to its task: keep them all (and
+     * the backend they may still use). */
     if (worker_abandoned(w) > 0)
         return;
+    /* Every reader and producer must be gone before the log closes. */
+    for (size_t i = 0; i < w->ntasks; i++) {
+        struct spool_task *t = &w->tasks[i];
+        backend_sub_close(t->sub);
+        backend_producer_close(t->prod);
+        backend_producer_close(t->dlq);
+        t->sub = NULL;
+        t->prod = t->dlq = NULL;
+    }
+    if (w->b != NULL && !w->shared_backend)
+        backend_close(w->b);
+    w->b = NULL;
     for (size_t i = 0; i < w->ntasks; i++)
         task_free(&w->tasks[i]);
     free(w->tasks);
@@ -2095,6 +2507,8 @@ void worker_free(worker *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     pthread_mutex_destroy(&w->gauge_lock);
+    free(w->coord_order);
+    pthread_mutex_destroy(&w->task_lock);
     free(w->data_dir);
     free(w);
 }

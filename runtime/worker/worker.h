@@ -15,8 +15,8 @@
 
 #include <stdarg.h>
 
+#include "backend/backend.h"
 #include "config/config.h"
-#include "log/log.h"
 #include "spool/plugin.h"
 
 /* Exit codes of DESIGN.md. */
@@ -48,19 +48,25 @@ void worker_log_set_json(int json);
  * shorter than 3 characters are not registered. Thread-safe. */
 void worker_log_add_secret(const char *s);
 
-/* Opens the log in data_dir (recovering it), creates the pipeline's topics and
- * prepares every task. Returns 0, or an exit code (EXIT_STORAGE, EXIT_CORRUPT,
- * EXIT_RUNTIME, EXIT_USAGE) with the reason in err. */
+/* Opens the backend the pipeline's log: block names (the built-in log in data_dir by
+ * default, recovering it), creates the pipeline's topics and prepares every task.
+ * data_dir also holds the sinks' checkpoints on either backend. Returns 0, or an exit
+ * code (EXIT_STORAGE, EXIT_CORRUPT, EXIT_RUNTIME, EXIT_USAGE) with the reason in err. */
 int worker_new(const config_pipeline *p, const char *data_dir, worker **out, char *err,
                size_t errlen);
 
-/* The same for a daemon that opened the log itself and shares it among many workers:
- * the worker neither opens nor closes log and creates none of p's topics (the caller
- * creates them first). The caller's log_open_opts.consumed should ask every worker
- * through worker_consumed_offset(). */
-typedef struct log_store log_store;
-int worker_new_shared(const config_pipeline *p, log_store *log, const char *data_dir,
+/* The same for a daemon that opened the backend itself and shares it among many
+ * workers: the worker neither opens nor closes b and creates none of p's topics (the
+ * caller creates them first; p's log: block is ignored). On builtin, the caller's
+ * log_open_opts.consumed should ask every worker through worker_consumed_offset(). */
+int worker_new_shared(const config_pipeline *p, backend *b, const char *data_dir,
                       worker **out, char *err, size_t errlen);
+
+/* The backend_config a pipeline's (or worker config's) log: block describes, with
+ * data_dir. The strings point into lg; props must have room for 2 * lg->nproperties + 1
+ * pointers (NULL-terminated). */
+void worker_backend_config(const config_log *lg, const char *data_dir,
+                           const char **props, backend_config *out);
 
 /* For retention's keep_unconsumed: the lowest next offset a sink task of w still has to
  * deliver from topic/partition, -1 when none reads it, 0 while tasks are set up. */
@@ -97,7 +103,7 @@ typedef enum worker_state {
     WORKER_PAUSED = 1,
     WORKER_FAILED = 2,
     WORKER_STOPPED = 3,
-    WORKER_UNASSIGNED = 4      /* not started yet */
+    WORKER_UNASSIGNED = 4      /* not started yet, or (kafka) run by another worker */
 } worker_state;
 const char *worker_state_name(int state);
 

@@ -6,16 +6,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "ckpt/ckpt.h"
-#include "log/log.h"
 #include "worker/worker.h"
 
-/* A sink task's view of one assigned partition. */
+/* A sink task's view of one partition of its current assignment (backend_sub). */
 typedef struct sink_part {
-    const char *topic;
+    const char *topic;         /* the pipeline's string for it */
     int32_t partition;
-    log_reader *reader;
-    int64_t next;              /* next offset to deliver */
+    int64_t next;              /* next offset to deliver; -1: none read yet (kafka: the
+                                * group's committed offset decides where reading starts) */
     atomic_llong consumed;     /* next offset after the last checkpoint, for retention */
 } sink_part;
 
@@ -56,8 +56,11 @@ struct spool_task {
     /* Sources. */
     int32_t partitions;        /* of cc->topic */
     uint32_t round_robin;
-    log_txn *txn;
+    backend_producer *prod;    /* opened by source_main: records, position, dead letters */
     size_t txn_bytes;
+    int fenced;                /* another worker took the task over (LOG_EFENCED) */
+    int owned;                 /* the coordinator gave this source task to this worker */
+    int restart_loop;          /* the backend aborted the transaction (SPOOL_RETRY) */
     void *pending_pos;         /* position of the last emitted record */
     size_t pending_len, pending_cap;
     int pending_set;
@@ -75,12 +78,18 @@ struct spool_task {
     void *new_pos;             /* set_sink_position() inside flush() */
     size_t new_pos_len;
     int new_pos_set;
-    sink_part *parts;
+    sink_part *parts;          /* the current assignment, under w->lock */
     size_t nparts;
+    backend_sub *sub;          /* set and cleared by the task's thread under w->lock */
+    long batch_reads;          /* records read since the last delivery (some may have
+                                * been dropped or set aside: the checkpoint moves all the
+                                * same) */
+    int assignments;           /* assigned() calls since the task started */
+    size_t part_hint;          /* the part the last record came from */
     const spool_record **batch;
     size_t batch_len, batch_cap, batch_bytes;
     struct arena_chunk *arena; /* the batch's records */
-    log_txn *dlq;              /* dead letters gathered since the last checkpoint */
+    backend_producer *dlq;     /* dead letters gathered since the last checkpoint */
     int reject_failed;         /* reject() with tolerance none: fail after put() */
     const char *cur_topic;     /* the log record being transformed */
     int32_t cur_partition;
@@ -105,8 +114,18 @@ struct spool_task {
 struct worker {
     const config_pipeline *p;
     char *data_dir;
-    log_store *log;
-    int shared_log;            /* the log belongs to the caller (worker_new_shared) */
+    backend *b;                /* where the topics live */
+    int shared_backend;        /* b belongs to the caller (worker_new_shared) */
+    int kafka;                 /* b is kafka: sinks run until the worker stops */
+    /* Which source tasks run here (backend_coord): opened in worker_start; on kafka a
+     * thread polls it until the worker stops. own() runs on that thread (on builtin on
+     * the main thread, inside worker_start), under task_lock like restarts. */
+    backend_coord *coord;
+    size_t *coord_order;       /* coordinator index -> task index (names sorted) */
+    pthread_t coord_thread;
+    int coord_started;         /* main thread only */
+    atomic_int coord_stop;
+    pthread_mutex_t task_lock; /* starting and stopping task threads */
     struct spool_task *tasks;
     size_t ntasks;
     size_t nsources;

@@ -40,6 +40,19 @@ expect_rc 0 "$spool" consume --data-dir "$dd_" events
 [ "$(wc -l < "$d/out")" = 300 ] || fail "consume count"
 sort "$d/out" > "$d/got"; sed 's/^user[0-9]*://' "$d/in" | sort > "$d/want"
 cmp -s "$d/got" "$d/want" || fail "consumed values differ from produced ones"
+# --config: a pipeline file's (or a worker config's) data_dir, relative to the file, and
+# its log: block; a bad log: block is a usage error naming FILE:LINE:COLUMN.
+mkdir -p "$d/cfg"
+printf 'data_dir: ../data\nlog: {backend: builtin}\nsources: {}\n' > "$d/cfg/pipe.yaml"
+expect_rc 0 "$spool" topics list --config "$d/cfg/pipe.yaml"
+grep -q "^events	3$" "$d/out" || fail "list --config"
+printf 'data_dir: ../data\nlog: {level: debug, format: plain}\napi: {}\n' > "$d/cfg/worker.yaml"
+expect_rc 0 "$spool" consume --config "$d/cfg/worker.yaml" --partition 1 --max 3 events
+[ "$(wc -l < "$d/out")" = 3 ] || fail "consume --config"
+printf 'log: {backend: kafak}\n' > "$d/cfg/bad.yaml"
+expect_rc 2 "$spool" topics list --config "$d/cfg/bad.yaml"
+grep -q 'bad.yaml:1:16: log.backend: unknown backend "kafak"; did you mean "kafka"' "$d/err" \
+  || fail "bad --config"
 # One key always lands in one partition, in order.
 expect_rc 0 "$spool" consume --data-dir "$dd_" --print-partition --print-key events
 [ "$(grep '	user3	' "$d/out" | cut -f1 | sort -u | wc -l)" = 1 ] || fail "key spread"

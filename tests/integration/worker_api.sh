@@ -275,6 +275,14 @@ printf 'data_dir: %s/d2\napi:\n  listn: 127.0.0.1:0\n' "$work" > "$work/bad.yaml
 set +e; "$spool" worker --config "$work/bad.yaml" 2> "$work/log4"; rc=$?; set -e
 check "a worker config with an unknown key: exit 2 naming line and column" \
   sh -c "[ $rc = 2 ] && grep -q 'bad.yaml:3:3: api: unknown key \"listn\"' $work/log4"
+printf 'data_dir: %s/d2\nlog:\n  level: info\n  backend: kafak\n' "$work" > "$work/bad2.yaml"
+set +e; "$spool" worker --config "$work/bad2.yaml" 2> "$work/log6"; rc=$?; set -e
+check "a worker config with an unknown log backend: exit 2 naming line and column" \
+  sh -c "[ $rc = 2 ] && grep -q 'bad2.yaml:4:12: log.backend: \"kafak\" is not a backend' $work/log6"
+printf 'data_dir: %s/d2\nlog: {properties: {bootstrap.servers: x}}\n' "$work" > "$work/bad3.yaml"
+set +e; "$spool" worker --config "$work/bad3.yaml" 2> "$work/log7"; rc=$?; set -e
+check "kafka properties without backend: kafka: exit 2" \
+  sh -c "[ $rc = 2 ] && grep -q 'only mean something with backend: kafka' $work/log7"
 chmod 644 "$work/token"
 set +e; "$spool" worker --config "$work/worker.yaml" 2> "$work/log5"; rc=$?; set -e
 check "a token file readable by everyone is refused" \

@@ -410,6 +410,23 @@ static const golden goldens[] = {
     {"data_dir empty", "data_dir: \"\"\n", "pipe.yaml:1:11: data_dir: an empty path"},
     {"data_dir wrong type", "data_dir: [a]\n",
      "pipe.yaml:1:11: data_dir: got a list; expected a directory path"},
+    {"log unknown key", "log:\n  backnd: kafka\n",
+     "pipe.yaml:2:3: log.backnd: unknown key; did you mean \"backend\"?"},
+    {"log bad backend", "log: {backend: kafak}\n",
+     "pipe.yaml:1:16: log.backend: unknown backend \"kafak\"; did you mean \"kafka\"? expected"},
+    {"log properties without kafka",
+     "log:\n  properties: {bootstrap.servers: \"k:9092\"}\n",
+     "pipe.yaml:2:3: log.properties: librdkafka properties, but the backend is builtin"},
+    {"log group without kafka", "log: {backend: builtin, group: g}\n",
+     "pipe.yaml:1:25: log.group: only means something with backend: kafka"},
+    {"log bad group", "log: {backend: kafka, group: \"a b\"}\n",
+     "pipe.yaml:1:30: log.group: \"a b\" is not a group name"},
+    {"log bad replication", "log: {backend: kafka, replication_factor: 0}\n",
+     "pipe.yaml:1:43: log.replication_factor: \"0\" is not a replication factor"},
+    {"log not a map", "log: kafka\n",
+     "pipe.yaml:1:6: log: got a string; expected a map"},
+    {"log properties not a map", "log: {backend: kafka, properties: [a]}\n",
+     "pipe.yaml:1:35: log.properties: got a list; expected a map of librdkafka"},
 };
 
 static void test_golden_errors(void **state)
@@ -438,6 +455,68 @@ static void test_golden_errors(void **state)
         config_free(p);
     }
     assert_int_equal(failed, 0);
+}
+
+/* log: with kafka keeps its properties in file order, expanded; absent means builtin. */
+static void test_log_block(void **state)
+{
+    config_pipeline *p = NULL;
+    config_diag d = {0};
+    setenv("TEST_BOOT", "k1:9092,k2:9092", 1);
+    int rc = load(state, "log:\n"
+                         "  backend: kafka\n"
+                         "  group: prod-east\n"
+                         "  replication_factor: -1\n"
+                         "  properties:\n"
+                         "    bootstrap.servers: ${TEST_BOOT}\n"
+                         "    security.protocol: SASL_SSL\n"
+                         "    linger.ms: 5\n", &p, &d);
+    dump(&d);
+    assert_int_equal(rc, SPOOL_OK);
+    assert_int_equal(p->log.kind, 1);
+    assert_string_equal(p->log.group, "prod-east");
+    assert_int_equal(p->log.replication_factor, -1);
+    assert_int_equal(p->log.nproperties, 3);
+    assert_string_equal(p->log.properties[0], "bootstrap.servers");
+    assert_string_equal(p->log.properties[1], "k1:9092,k2:9092");
+    assert_string_equal(p->log.properties[2], "security.protocol");
+    assert_string_equal(p->log.properties[3], "SASL_SSL");
+    assert_string_equal(p->log.properties[4], "linger.ms");
+    assert_string_equal(p->log.properties[5], "5");
+    assert_null(p->log.properties[6]);
+    assert_int_equal(p->log.line, 2); /* the map under log: */
+    config_free(p);
+    config_diag_clear(&d);
+
+    rc = load(state, "topics: {a: {}}\n", &p, &d);
+    assert_int_equal(rc, SPOOL_OK);
+    assert_int_equal(p->log.kind, 0);
+    assert_null(p->log.group);
+    assert_null(p->log.properties);
+    config_free(p);
+    config_diag_clear(&d);
+
+    rc = load(state, "log: {backend: builtin}\n", &p, &d);
+    assert_int_equal(rc, SPOOL_OK);
+    assert_int_equal(p->log.kind, 0);
+    config_free(p);
+    config_diag_clear(&d);
+}
+
+/* A property's value may be a password: no message shows it, even when the value is
+ * what is wrong. */
+static void test_log_property_secret(void **state)
+{
+    config_pipeline *p = NULL;
+    config_diag d = {0};
+    unsetenv("TEST_UNSET");
+    int rc = load(state, "log:\n  backend: kafka\n  properties:\n"
+                         "    sasl.password: " CANARY "${TEST_UNSET}\n", &p, &d);
+    assert_int_equal(rc, SPOOL_EINVAL);
+    assert_true(d.count > 0);
+    for (size_t i = 0; i < d.count; i++)
+        assert_null(strstr(d.messages[i], CANARY));
+    config_diag_clear(&d);
 }
 
 /* A file with many errors reports them all, in file order, not just the first. */
@@ -1145,6 +1224,8 @@ int main(void)
         cmocka_unit_test(test_predicate_errors),
         cmocka_unit_test(test_predicate_errors_collected),
         cmocka_unit_test(test_predicate_near_miss_single_key),
+        cmocka_unit_test(test_log_block),
+        cmocka_unit_test(test_log_property_secret),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
