@@ -562,6 +562,9 @@ typedef struct ksub {
     int has_assignment;
     int failed;                   /* assigned() failed: next() returns SPOOL_ERR */
     int closing;
+    int standalone;               /* tools: no group, every partition (or one) */
+    int only_partition;
+    int32_t partition;
     atomic_int wake;
     rd_kafka_message_t *msg;      /* the last record delivered */
     log_header *hdrs;
@@ -591,18 +594,11 @@ static void s_drop_assignment(ksub *s)
     s->has_assignment = 0;
 }
 
-static void s_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                        rd_kafka_topic_partition_list_t *list, void *opaque)
+/* Takes a new assignment: assigned() chooses the offsets, then rd_kafka_assign().
+ * Default offsets: the group's committed offset (else the earliest), or the earliest
+ * for a standalone subscription. */
+static void s_take(ksub *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list)
 {
-    ksub *s = CONTAINER(opaque, ksub, h);
-    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS || s->closing || s->failed) {
-        /* Revoked (or an error, or closing): everything goes. */
-        if (s->has_assignment && !s->closing && s->revoked != NULL)
-            s->revoked(s->ctx);
-        rd_kafka_assign(rk, NULL);
-        s_drop_assignment(s);
-        return;
-    }
     size_t n = (size_t)list->cnt;
     backend_part *parts = realloc(s->parts, (n > 0 ? n : 1) * sizeof(*parts));
     int64_t *next = parts != NULL ? realloc(s->next, (n > 0 ? n : 1) * sizeof(*next)) : NULL;
@@ -637,7 +633,8 @@ static void s_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *a = rd_kafka_topic_partition_list_new((int)(k + 1));
     for (size_t i = 0; i < k; i++) {
         rd_kafka_topic_partition_list_add(a, parts[i].topic, parts[i].partition)->offset =
-            parts[i].offset >= 0 ? parts[i].offset : RD_KAFKA_OFFSET_STORED;
+            parts[i].offset >= 0 ? parts[i].offset
+            : s->standalone ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_STORED;
         next[i] = parts[i].offset >= 0 ? parts[i].offset : -1;
     }
     rd_kafka_resp_err_t r = rd_kafka_assign(rk, a);
@@ -650,8 +647,24 @@ static void s_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     s->nparts = k;
     s->has_assignment = 1;
-    kb_log(SPOOL_LOG_INFO, "group %s: %zu partition%s assigned to this worker", s->group, k,
-           k == 1 ? "" : "s");
+    if (!s->standalone)
+        kb_log(SPOOL_LOG_INFO, "group %s: %zu partition%s assigned to this worker", s->group,
+               k, k == 1 ? "" : "s");
+}
+
+static void s_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+    ksub *s = CONTAINER(opaque, ksub, h);
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS || s->closing || s->failed) {
+        /* Revoked (or an error, or closing): everything goes. */
+        if (s->has_assignment && !s->closing && s->revoked != NULL)
+            s->revoked(s->ctx);
+        rd_kafka_assign(rk, NULL);
+        s_drop_assignment(s);
+        return;
+    }
+    s_take(s, rk, list);
 }
 
 int kb_sub_open(backend *b, const backend_sub_opts *o, backend_sub **out, char *err,
@@ -684,7 +697,12 @@ int kb_sub_open(backend *b, const backend_sub_opts *o, backend_sub **out, char *
     s->assigned = o->assigned;
     s->revoked = o->revoked;
     s->ctx = o->ctx;
-    snprintf(s->group, sizeof(s->group), "%s.%s", kb->group, o->name);
+    s->standalone = o->standalone;
+    s->only_partition = o->only_partition;
+    s->partition = o->partition;
+    /* A standalone reader never joins its group nor commits: assign() needs a group.id. */
+    snprintf(s->group, sizeof(s->group), "%s.%s%s", kb->group, o->name,
+             o->standalone ? ".reader" : "");
     snprintf(s->h.what, sizeof(s->h.what), "sink %s (group %s)", o->name, s->group);
     if ((s->topics = calloc(o->ntopics, sizeof(char *))) == NULL)
         goto nomem;
@@ -702,7 +720,8 @@ int kb_sub_open(backend *b, const backend_sub_opts *o, backend_sub **out, char *
         kb_sub_close(&s->base);
         return SPOOL_EINVAL;
     }
-    rd_kafka_conf_set_rebalance_cb(conf, s_rebalance);
+    if (!s->standalone)
+        rd_kafka_conf_set_rebalance_cb(conf, s_rebalance);
     if ((s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e))) == NULL) {
         rd_kafka_conf_destroy(conf);
         util_errf(err, errlen, "kafka: cannot create the consumer of sink %s: %s", o->name, e);
@@ -710,6 +729,10 @@ int kb_sub_open(backend *b, const backend_sub_opts *o, backend_sub **out, char *
         return SPOOL_EINVAL;
     }
     rd_kafka_poll_set_consumer(s->rk);
+    if (s->standalone) {
+        *out = &s->base;
+        return SPOOL_OK;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->ntopics);
     for (size_t i = 0; i < s->ntopics; i++)
         rd_kafka_topic_partition_list_add(l, s->topics[i], RD_KAFKA_PARTITION_UA);
@@ -793,6 +816,30 @@ static int s_fill(ksub *s, rd_kafka_message_t *m, log_record *rec)
     return SPOOL_OK;
 }
 
+/* A standalone subscription's one assignment: every partition of its topics (or the one
+ * asked for), from the cluster's metadata. */
+static int s_standalone_assign(ksub *s)
+{
+    char e[512];
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < s->ntopics; i++) {
+        int32_t n = kb_partitions(s->kb, s->rk, s->topics[i], e, sizeof(e));
+        if (n < 0) {
+            s_err(s, "%s", n == -1 ? "kafka: a topic to read does not exist" : e);
+            rd_kafka_topic_partition_list_destroy(l);
+            return -1;
+        }
+        for (int32_t p = 0; p < n; p++)
+            if (!s->only_partition || p == s->partition)
+                rd_kafka_topic_partition_list_add(l, s->topics[i], p);
+    }
+    s_take(s, s->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!s->has_assignment)
+        s->failed = 1;
+    return s->has_assignment ? 0 : -1;
+}
+
 int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *partition,
                 int timeout_ms)
 {
@@ -801,6 +848,8 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
         rd_kafka_message_destroy(s->msg);
         s->msg = NULL;
     }
+    if (s->standalone && !s->has_assignment && !s->failed && s_standalone_assign(s) != 0)
+        return s->failed ? SPOOL_ERR : LOG_EIO;
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
     for (;;) {
         if (atomic_exchange(&s->wake, 0) != 0)
@@ -858,8 +907,8 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
 int kb_sub_commit(backend_sub *bs, const backend_part *parts, size_t n)
 {
     ksub *s = (ksub *)bs;
-    if (n == 0)
-        return SPOOL_OK;
+    if (n == 0 || s->standalone)
+        return SPOOL_OK; /* a standalone reader commits nothing */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
         if (s_find(s, parts[i].topic, parts[i].partition) < 0) {
