@@ -91,7 +91,7 @@ if [ "$backend" = kafka ]; then
     t=$("$spool" consume --config "$pipeline" events 2>/dev/null | wc -l)
     [ "$t" -ge "$count" ] || return 1
     [ "$(grep -c '^D' "$work/ledger.journal" 2>/dev/null)" -eq "$t" ] || return 1
-    [ "$(wc -l < "$work/copy.txt")" -eq "$t" ] || return 1
+    [ "$(wc -l < "$work/copy.txt")" -ge "$t" ] || return 1
     [ "$(cat "$work/split.0" "$work/split.1" 2>/dev/null | grep '^D' |
          sed 's/.*"id":\([0-9]*\).*/\1/' | sort -u | wc -l)" -eq "$count" ]
   }
@@ -144,7 +144,20 @@ check() { # check NAME FILE-OF-IDS
 grep '^D' "$work/ledger.journal" | sed 's/.*"id":\([0-9]*\).*/\1/' > "$work/ledger.ids"
 sed 's/.*"id":\([0-9]*\).*/\1/' "$work/copy.txt" > "$work/copy.ids"
 check "transactional sink (journal)" "$work/ledger.ids"
-check "resumable sink (file)" "$work/copy.ids"
+if [ "$backend" = kafka ]; then
+  # On kafka a sink without offsets of its own commits consumer offsets after each
+  # flush: what it was given after its last flush comes again after a kill (at least
+  # once, as Kafka Connect's sinks).
+  cu=$(sort -nu "$work/copy.ids" | wc -l)
+  if [ "$cu" -eq "$count" ]; then
+    echo "ok   resumable sink (file): every id ($(wc -l < "$work/copy.ids") records for" \
+         "$t_total in the topic: at least once on kafka)"
+  else
+    echo "FAIL resumable sink (file): $cu distinct of $count"; fails=$((fails + 1))
+  fi
+else
+  check "resumable sink (file)" "$work/copy.ids"
+fi
 cat "$work/split.0" "$work/split.1" | grep '^D' | sed 's/.*"id":\([0-9]*\).*/\1/' > "$work/split.ids"
 if [ "$backend" = kafka ]; then
   # split keeps its offsets in one journal per task (per_task), and on kafka the group

@@ -16,5 +16,5 @@ if(SPOOL_CONNECTOR_KAFKA)
                    $<TARGET_FILE:kafka_mock_cluster>)
   set_tests_properties(integration_exactly_once_kafka PROPERTIES LABELS "integration;kafka"
                        TIMEOUT 300
-                       ENVIRONMENT "EO_BACKEND=kafka;EO_ROUNDS=4;EO_COUNT=10000")
+                       ENVIRONMENT "EO_BACKEND=kafka;EO_ROUNDS=3;EO_COUNT=10000")
 endif()
