@@ -113,10 +113,14 @@ bench: build
 
 # The kafka source and sink beside librdkafka's producer and consumer, on the mock
 # cluster (docs/performance.md). KAFKA_RECORDS and KAFKA_PARTITIONS change the load.
+# Then bench/scale.sh: the flagship's core on the built-in log, on the kafka backend with
+# one worker and with two (SCALE_EVENTS events).
 KAFKA_RECORDS    ?= 200000
 KAFKA_PARTITIONS ?= 16
+SCALE_EVENTS     ?= 100000
 bench-kafka: build
 	$(BUILD)/bin/bench_kafka $(BUILD)/bin/spool $(KAFKA_RECORDS) $(KAFKA_PARTITIONS)
+	sh bench/scale.sh $(BUILD) $(SCALE_EVENTS)
 
 # The webhook source beside nginx and the http sink beside raw libcurl (docs/performance.md).
 # HTTP_SECONDS is the length of each wrk run.

@@ -5,7 +5,7 @@
  * Prints the bootstrap servers on the first line of stdout, then reads commands from
  * stdin, one per line, answering each with "ok" or "error ...":
  *
- *     topic NAME PARTITIONS     create a topic (replication factor 1)
+ *     topic NAME PARTITIONS [RF] create a topic (replication factor RF, default 1)
  *     down ID | up ID           take broker ID (1-based) down or bring it back
  *     down all | up all         every broker
  *     error API COUNT CODE      the next COUNT requests of Kafka API key API fail with
@@ -43,10 +43,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     while (fgets(line, sizeof(line), stdin) != NULL) {
         char a[256], b[64];
-        int parts, api, count, code;
+        int parts, api, count, code, rf = 1;
         rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (sscanf(line, "topic %255s %d", a, &parts) == 2) {
-            e = rd_kafka_mock_topic_create(mc, a, parts, 1);
+        if (sscanf(line, "topic %255s %d %d", a, &parts, &rf) >= 2) {
+            e = rd_kafka_mock_topic_create(mc, a, parts, rf);
         } else if (sscanf(line, "error %d %d %d", &api, &count, &code) == 3 && count > 0) {
             for (int i = 0; i < count; i++)
                 rd_kafka_mock_push_request_errors(mc, (int16_t)api, 1,
