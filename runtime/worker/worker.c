@@ -1809,8 +1809,17 @@ static int sink_setup(struct spool_task *t)
         return -1;
     }
     if (t->dlq == NULL && t->cc->dead_letter_topic != NULL) {
-        char id[700];
-        snprintf(id, sizeof(id), "%s.dlq", t->name);
+        /* On kafka every worker runs this sink task (the group deals out its
+         * partitions), so the dead-letter producer's transactional id names the worker
+         * too: one shared id would have the workers fence each other. Dead letters
+         * carry no position, so a crashed worker's id needs no fencing. */
+        char id[900], host[256] = "";
+        if (backend_kind_of(w->b) == BACKEND_KAFKA) {
+            gethostname(host, sizeof(host) - 1);
+            snprintf(id, sizeof(id), "%s.dlq.%s-%ld", t->name, host, (long)getpid());
+        } else {
+            snprintf(id, sizeof(id), "%s.dlq", t->name);
+        }
         rc = backend_producer_open(w->b, id, &t->dlq, err, sizeof(err));
         if (rc != SPOOL_OK) {
             task_fail(t, "cannot open the dead-letter producer: %s", err);
