@@ -16,8 +16,10 @@
  * rd_kafka_assign() at the offsets the callee chose (-1: the group's committed offset,
  * else the earliest).
  *
- * Coordinator: a consumer in group "GROUP.sources" subscribed to topic "GROUP.sources",
- * whose partition i stands for source task i. No record is ever written there; the
+ * Coordinator: a consumer in group "GROUP.sources.HASH" (HASH: of the sorted task names,
+ * so that workers running the same tasks share a group and other sets of tasks, such as
+ * a daemon's other connectors, have groups of their own) subscribed to topic
+ * "GROUP.sources", whose partition i stands for source task i. No record is ever written there; the
  * group is used only for its assignment, which gives each partition to exactly one
  * live member, and to another one when that member leaves or its session times out.
  */
@@ -1060,8 +1062,8 @@ static void c_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             c->own(c->ctx, (size_t)i, 1);
         }
     }
-    kb_log(SPOOL_LOG_INFO, "group %s.sources: this worker runs %zu of %zu source task%s",
-           c->kb->group, got, c->n, c->n == 1 ? "" : "s");
+    kb_log(SPOOL_LOG_INFO, "%s: this worker runs %zu of %zu source task%s",
+           c->h.what, got, c->n, c->n == 1 ? "" : "s");
 }
 
 int kb_coord_open(backend *b, const char *const *tasks, size_t n,
@@ -1069,7 +1071,7 @@ int kb_coord_open(backend *b, const char *const *tasks, size_t n,
                   backend_coord **out, char *err, size_t errlen)
 {
     kbackend *kb = (kbackend *)b;
-    char e[512], group[300];
+    char e[512], group[320];
     (void)tasks;
     if (n > 0) {
         int32_t have = kb_partitions(kb, NULL, kb->sources_topic, e, sizeof(e));
@@ -1106,7 +1108,17 @@ int kb_coord_open(backend *b, const char *const *tasks, size_t n,
     c->n = n;
     c->own = own;
     c->ctx = ctx;
-    snprintf(group, sizeof(group), "%s", kb->sources_topic);
+    /* Workers that run the same set of source tasks share one group; a worker with
+     * another set (another pipeline, or one connector of a daemon) joins a group of its
+     * own on the same topic, so that sets never take each other's partitions. The
+     * group is named by an FNV-1a hash of the task names, which the caller sorts. */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *q = (const unsigned char *)tasks[i]; *q; q++)
+            h = (h ^ *q) * 16777619u;
+        h = (h ^ '\n') * 16777619u;
+    }
+    snprintf(group, sizeof(group), "%s.%08" PRIx32, kb->sources_topic, h);
     snprintf(c->h.what, sizeof(c->h.what), "source coordinator (group %s)", group);
     const char *const managed[] = {"group.id", group,
                                    "enable.auto.commit", "false",
