@@ -77,6 +77,9 @@ typedef struct backend_config {
     const char *const *properties; /* "name", "value", ..., NULL: librdkafka properties */
     int replication_factor;      /* topics spool creates; 0: 3, -1: the broker's default */
     const char *client_id;       /* this worker's name in the cluster; NULL: host-pid */
+    int tool;                    /* kafka: a tool (spool topics/consume/produce), not a
+                                  * worker: GROUP.offsets and GROUP.sources are neither
+                                  * created nor required */
 } backend_config;
 
 typedef struct backend backend;

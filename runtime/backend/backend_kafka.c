@@ -767,8 +767,9 @@ int backend_kafka_open(const backend_config *cfg, backend **out, char *err, size
     if (kb->replication < 1)
         kb->replication = -1;
     const char *const compact[] = {"cleanup.policy", "compact", NULL};
-    if ((rc = ensure_internal(kb, kb->offsets_topic, compact, err, errlen)) != SPOOL_OK ||
-        (rc = ensure_internal(kb, kb->sources_topic, NULL, err, errlen)) != SPOOL_OK)
+    if (!cfg->tool &&
+        ((rc = ensure_internal(kb, kb->offsets_topic, compact, err, errlen)) != SPOOL_OK ||
+         (rc = ensure_internal(kb, kb->sources_topic, NULL, err, errlen)) != SPOOL_OK))
         goto fail;
     *out = &kb->base;
     return SPOOL_OK;

@@ -99,7 +99,8 @@ int tools_open(const char *cmd, tools_target *t, int writes)
                                                                 : BACKEND_BUILTIN,
                           .data_dir = t->dir, .log_opts = &lo, .group = t->log.group,
                           .properties = t->props,
-                          .replication_factor = t->log.replication_factor};
+                          .replication_factor = t->log.replication_factor,
+                          .tool = 1};
     int rc = backend_open(&bc, &t->b, err, sizeof err);
     if (rc != SPOOL_OK)
         return tools_open_failed(cmd, rc, err, writes);
