@@ -202,6 +202,8 @@ typedef struct backend_part {
     const char *topic;           /* owned by the subscription, valid while assigned */
     int32_t partition;
     int64_t offset;              /* see assigned() */
+    int64_t committed;           /* given to assigned(): the group's committed offset
+                                  * (kafka), -1 when none is known (and on builtin) */
 } backend_part;
 
 typedef struct backend_sub_opts {

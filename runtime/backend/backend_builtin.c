@@ -408,7 +408,7 @@ static int sub_assign(bsub *s)
             if ((s->parts[k].topic = strdup(s->topics[i])) == NULL)
                 goto oom;
             s->parts[k].partition = p;
-            bp[k] = (backend_part){s->parts[k].topic, p, -1};
+            bp[k] = (backend_part){s->parts[k].topic, p, -1, -1};
             s->nparts = ++k;
         }
     }

@@ -596,6 +596,31 @@ static void s_drop_assignment(ksub *s)
     s->has_assignment = 0;
 }
 
+/* Fills parts[i].committed with the group's committed offsets of the new assignment,
+ * so that a sink with a checkpoint of its own can start at the later of the two. Left
+ * at -1 on a standalone subscription, and (with a warning) when the group coordinator
+ * does not answer: the sink then starts from its own checkpoint, or the group's. */
+static void s_committed(ksub *s, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *list,
+                        backend_part *parts, size_t k)
+{
+    if (s->standalone || k == 0)
+        return;
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(list);
+    rd_kafka_resp_err_t r = rd_kafka_committed(rk, q, 10000);
+    if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        kb_log(SPOOL_LOG_WARN, "group %s: cannot read the committed offsets of the new "
+               "assignment (%s); each partition starts from this worker's checkpoint or "
+               "the group's offset", s->group, rd_kafka_err2str(r));
+    } else {
+        for (size_t i = 0; i < k; i++)
+            for (int j = 0; j < q->cnt; j++)
+                if (q->elems[j].partition == parts[i].partition && q->elems[j].err == 0 &&
+                    q->elems[j].offset >= 0 && strcmp(q->elems[j].topic, parts[i].topic) == 0)
+                    parts[i].committed = q->elems[j].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+}
+
 /* Takes a new assignment: assigned() chooses the offsets, then rd_kafka_assign().
  * Default offsets: the group's committed offset (else the earliest), or the earliest
  * for a standalone subscription. */
@@ -622,8 +647,10 @@ static void s_take(ksub *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *lis
         parts[k].topic = t;
         parts[k].partition = list->elems[i].partition;
         parts[k].offset = -1;
+        parts[k].committed = -1;
         k++;
     }
+    s_committed(s, rk, list, parts, k);
     if (s->assigned != NULL && s->assigned(s->ctx, parts, k) != 0) {
         if (s->base.error[0] == '\0')
             s_err(s, "kafka: the sink refused its new assignment in group %s", s->group);

@@ -1455,7 +1455,7 @@ static int sink_commit_offsets(struct spool_task *t)
     for (size_t i = 0; i < t->nparts; i++)
         if (t->parts[i].next >= 0)
             bp[n++] = (backend_part){t->parts[i].topic, t->parts[i].partition,
-                                     t->parts[i].next};
+                                     t->parts[i].next, -1};
     int rc = n > 0 ? backend_sub_commit(t->sub, bp, n) : SPOOL_OK;
     free(bp);
     if (rc == LOG_EFENCED)
@@ -1754,11 +1754,15 @@ static int sink_assigned(void *ctx, backend_part *bp, size_t n)
                       bp[i].topic, bp[i].partition);
             return -1;
         }
-        /* On kafka a non-transactional sink starts where the group's committed offsets
-         * say: this worker's checkpoint file may be older than what another worker
-         * delivered meanwhile. */
+        /* On kafka a non-transactional sink starts at the later of the group's
+         * committed offset and its own checkpoint: the checkpoint may be older than
+         * what another worker delivered meanwhile, and newer than the group's offset
+         * when this worker stopped between its checkpoint and the offset commit (its
+         * output holds those records already). */
         int64_t off = transactional ? ckpt_get(&t->seeks, sp->topic, sp->partition)
-                      : w->kafka ? -1 : ckpt_get(&t->ck, sp->topic, sp->partition);
+                                    : ckpt_get(&t->ck, sp->topic, sp->partition);
+        if (w->kafka && !transactional && off < bp[i].committed)
+            off = bp[i].committed;
         if (!w->kafka) {
             int64_t start = backend_start_offset(w->b, sp->topic, sp->partition);
             if (off < start)

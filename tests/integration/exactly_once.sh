@@ -144,20 +144,10 @@ check() { # check NAME FILE-OF-IDS
 grep '^D' "$work/ledger.journal" | sed 's/.*"id":\([0-9]*\).*/\1/' > "$work/ledger.ids"
 sed 's/.*"id":\([0-9]*\).*/\1/' "$work/copy.txt" > "$work/copy.ids"
 check "transactional sink (journal)" "$work/ledger.ids"
-if [ "$backend" = kafka ]; then
-  # On kafka a sink without offsets of its own commits consumer offsets after each
-  # flush: what it was given after its last flush comes again after a kill (at least
-  # once, as Kafka Connect's sinks).
-  cu=$(sort -nu "$work/copy.ids" | wc -l)
-  if [ "$cu" -eq "$count" ]; then
-    echo "ok   resumable sink (file): every id ($(wc -l < "$work/copy.ids") records for" \
-         "$t_total in the topic: at least once on kafka)"
-  else
-    echo "FAIL resumable sink (file): $cu distinct of $count"; fails=$((fails + 1))
-  fi
-else
-  check "resumable sink (file)" "$work/copy.ids"
-fi
+# On kafka the file sink starts each partition at the later of its own checkpoint and
+# the group's committed offset, so a kill between its checkpoint and the offset commit
+# does not deliver again: exactly once, as on the built-in log.
+check "resumable sink (file)" "$work/copy.ids"
 cat "$work/split.0" "$work/split.1" | grep '^D' | sed 's/.*"id":\([0-9]*\).*/\1/' > "$work/split.ids"
 if [ "$backend" = kafka ]; then
   # split keeps its offsets in one journal per task (per_task), and on kafka the group

@@ -477,7 +477,7 @@ static void test_sub_assignment(void **state)
     assert_true(value_is(&r, "v4"));
     assert_int_equal(r.offset, 4);
     assert_int_equal(backend_sub_caught_up(s), 1);
-    backend_part done = {"ev", 3, 5};
+    backend_part done = {"ev", 3, 5, -1};
     assert_int_equal(backend_sub_commit(s, &done, 1), SPOOL_OK);
     assert_int_equal(a.revokes, 0);           /* builtin never revokes */
     assert_int_equal(a.calls, 1);
