@@ -81,8 +81,7 @@ struct log_txn {
     size_t count;
 };
 
-/* Grows *arr (of elem-sized items) to hold at least need items. */
-static int log_grow(void **arr, size_t *cap, size_t need, size_t elem)
+int log_grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
     size_t ncap = *cap ? *cap : 4;
     void *n;

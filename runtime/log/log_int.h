@@ -487,4 +487,8 @@ int log_journal_file_new(const char *path, const uint8_t *rec, size_t len, uint6
 /* Tests only: the sizes of journal files this process starts (min) and grows to (max). */
 void log_journal_set_sizes(uint64_t min_bytes, uint64_t max_bytes);
 
+/* Grows *arr (of elem-sized items) to hold at least need items, doubling from 4.
+ * SPOOL_OK or SPOOL_ENOMEM (the array is left as it was). */
+int log_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
 #endif /* SPOOL_LOG_INT_H */

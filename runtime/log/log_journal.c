@@ -366,23 +366,6 @@ static long long log_jrec_find(const uint8_t *buf, size_t len, size_t from, log_
     return -1;
 }
 
-static int log_img_grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap = *cap ? *cap : 16;
-    void *n;
-
-    if (need <= *cap)
-        return SPOOL_OK;
-    while (ncap < need)
-        ncap *= 2;
-    n = realloc(*arr, ncap * elem);
-    if (n == NULL)
-        return SPOOL_ENOMEM;
-    *arr = n;
-    *cap = ncap;
-    return SPOOL_OK;
-}
-
 /* Applies one decoded record to the replayed state; takes rec's contents. */
 static int log_jrec_apply(log_commit_image *img, log_commit_image *rec, unsigned kind)
 {
@@ -408,7 +391,7 @@ static int log_jrec_apply(log_commit_image *img, log_commit_image *rec, unsigned
                                   strcmp(img->entries[k].topic, e->topic) != 0))
             k++;
         if (k == img->count) {
-            rc = log_img_grow((void **)&img->entries, &img->capentries, k + 1, sizeof *e);
+            rc = log_grow((void **)&img->entries, &img->capentries, k + 1, sizeof *e);
             if (rc != SPOOL_OK)
                 break;
             img->count++;
@@ -424,7 +407,7 @@ static int log_jrec_apply(log_commit_image *img, log_commit_image *rec, unsigned
         while (k < img->nsources && strcmp(img->sources[k].name, sp->name) != 0)
             k++;
         if (k == img->nsources) {
-            rc = log_img_grow((void **)&img->sources, &img->capsources, k + 1, sizeof *sp);
+            rc = log_grow((void **)&img->sources, &img->capsources, k + 1, sizeof *sp);
             if (rc != SPOOL_OK)
                 break;
             img->nsources++;
