@@ -458,11 +458,29 @@ static int k_topic_delete(backend *b, const char *topic, char *err, size_t errle
     return rc;
 }
 
+/* The partition count of a topic this process created or checked (known[]), or -1.
+ * spool never grows a pipeline's topic, so the count stays what it was. */
+static int32_t known_partitions(kbackend *kb, const char *topic)
+{
+    int32_t n = -1;
+    pthread_mutex_lock(&kb->lock);
+    for (size_t i = 0; i < kb->nknown; i++)
+        if (strcmp(kb->known[i].name, topic) == 0)
+            n = kb->known[i].cfg.partitions;
+    pthread_mutex_unlock(&kb->lock);
+    return n;
+}
+
+/* Called for every record a source routes to another topic and for every dead letter:
+ * a topic this process created is answered from memory, not by a metadata request. */
 static int32_t k_topic_partitions(backend *b, const char *topic)
 {
     kbackend *kb = (kbackend *)b;
     char err[512];
-    int32_t n = kb_partitions(kb, NULL, topic, err, sizeof(err));
+    int32_t n = known_partitions(kb, topic);
+    if (n > 0)
+        return n;
+    n = kb_partitions(kb, NULL, topic, err, sizeof(err));
     if (n == -2) {
         backend_set_error(b, "%s", err);
         return -1;
