@@ -310,7 +310,10 @@ static void test_producer(void **state)
     for (int64_t deadline = now_ms() + 30000; found < 3 && now_ms() < deadline;) {
         int rc = backend_sub_next(s, &r, &topic, &part, 200);
         assert_true(rc >= 0);
-        if (rc == 0 || r.offset > 1)
+        /* The first transaction wrote offset 0 of partition 0 and offsets 0-1 of
+         * partition 1. What follows in partition 0 (the aborted record, which the mock
+         * may show, then the big transaction) is not looked at here. */
+        if (rc == 0 || r.offset > (part == 0 ? 0 : 1))
             continue;
         assert_string_equal(topic, "ptopic");
         assert_int_equal(r.header_count, 1);
