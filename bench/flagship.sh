@@ -57,6 +57,8 @@ billable=-1
 until [ "$(psql "$DSN" -Atc 'select count(*) from resource_events' 2>/dev/null || echo 0)" -ge "$n" ] &&
       [ "$(sqlite3 "$dir/billing.db" 'select count(*) from billable_events' 2>/dev/null || echo 0)" -ge "${billable_n:-0}" ]; do
   sleep 0.2   # polling the tables costs the server a little work
+  kill -0 $pid 2>/dev/null || { echo "the worker stopped before the tables were complete:" >&2
+                                tail -5 "$dir/log" >&2; pid=; exit 1; }
   if [ -z "${billable_n:-}" ]; then
     billable_n=$(grep -c '"event":"resource_\(created\|resized\|destroyed\)"' "$dir/events.jsonl")
   fi

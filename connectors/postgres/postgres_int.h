@@ -9,6 +9,8 @@
 #include "sql_scan.h"
 
 #define PG_MAX_PARTS 1024
+/* The advisory lock (a bigint, "spool" in ASCII) under which sinks create tables. */
+#define PG_DDL_LOCK "495807590252"
 
 /* How a failed statement is to be treated. */
 typedef enum pg_fail {
@@ -41,7 +43,8 @@ int pg_quote_ident(PGconn *conn, sql_buf *b, const char *name);
 /* The offsets table: table is its name already quoted (PQescapeIdentifier). */
 
 /* Creates the offsets table when missing. */
-pg_fail pg_offsets_init(PGconn *conn, const char *table, char *err, size_t errlen);
+/* Appends CREATE TABLE IF NOT EXISTS for the offsets table (already quoted) to b. */
+int pg_offsets_ddl(sql_buf *b, const char *table);
 
 /* Reads the offsets stored for connector into offs[0..*n). */
 pg_fail pg_offsets_load(PGconn *conn, const char *table, const char *connector,

@@ -12,26 +12,17 @@
 
 #include "postgres_int.h"
 
-static int table_sql(PGconn *conn, sql_buf *b, const char *before, const char *table,
-                     const char *after)
+static int table_sql(sql_buf *b, const char *before, const char *table, const char *after)
 {
     /* table is already quoted (and schema-qualified) by the caller */
     return sql_buf_puts(b, before) | sql_buf_puts(b, table) | sql_buf_puts(b, after);
 }
 
-pg_fail pg_offsets_init(PGconn *conn, const char *table, char *err, size_t errlen)
+int pg_offsets_ddl(sql_buf *b, const char *table)
 {
-    sql_buf b = {0};
-    pg_fail f = PG_FATAL;
-    if (table_sql(conn, &b, "CREATE TABLE IF NOT EXISTS ", table,
-                  " (connector text NOT NULL, topic text NOT NULL, partition integer NOT NULL,"
-                  " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))") ==
-        0)
-        f = pg_exec(conn, b.p, err, errlen);
-    else
-        snprintf(err, errlen, "out of memory");
-    sql_buf_free(&b);
-    return f;
+    return table_sql(b, "CREATE TABLE IF NOT EXISTS ", table,
+                     " (connector text NOT NULL, topic text NOT NULL, partition integer NOT NULL,"
+                     " next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))");
 }
 
 pg_fail pg_offsets_load(PGconn *conn, const char *table, const char *connector,
@@ -39,7 +30,7 @@ pg_fail pg_offsets_load(PGconn *conn, const char *table, const char *connector,
 {
     sql_buf b = {0};
     *n = 0;
-    if (table_sql(conn, &b, "SELECT topic, partition, next_offset FROM ", table,
+    if (table_sql(&b, "SELECT topic, partition, next_offset FROM ", table,
                   " WHERE connector = $1") != 0) {
         snprintf(err, errlen, "out of memory");
         sql_buf_free(&b);
@@ -95,7 +86,7 @@ pg_fail pg_offsets_store(PGconn *conn, const char *table, const char *connector,
     }
     e |= sql_buf_puts(&topics, "}") | sql_buf_puts(&parts, "}") | sql_buf_puts(&nexts, "}");
     /* Values go as escaped literals: one simple query, like the COPY before it. */
-    e |= table_sql(conn, &b, "INSERT INTO ", table,
+    e |= table_sql(&b, "INSERT INTO ", table,
                    " (connector, topic, partition, next_offset) SELECT ");
     e |= literal(conn, &b, connector) | sql_buf_puts(&b, ", unnest(") |
          literal(conn, &b, topics.p) | sql_buf_puts(&b, "::text[]), unnest(") |

@@ -93,28 +93,33 @@ static int key_list(pg_sink *s, sql_buf *b)
  * the offsets the database holds. */
 static pg_fail pg_setup(spool_task *t, pg_sink *s, char *err, size_t errlen)
 {
-    sql_buf ddl = {0}, otable = {0};
+    sql_buf shared = {0}, ddl = {0}, otable = {0};
     pg_fail f = PG_FATAL;
     int e = 0;
     s->copy_sql.len = s->merge_sql.len = s->direct_sql.len = 0;
     e |= qualified(s->conn, &otable, t, s->offsets_table);
+    /* Tables every task shares are created in one transaction under an advisory lock:
+     * CREATE TABLE IF NOT EXISTS is not safe against itself, and the tasks of a sink
+     * connect at the same moment (the loser would fail with 23505 on pg_type). */
+    e |= sql_buf_puts(&shared, "SELECT pg_advisory_xact_lock(" PG_DDL_LOCK "); ") |
+         pg_offsets_ddl(&shared, otable.p);
     if (s->create) {
-        e |= sql_buf_puts(&ddl, "CREATE TABLE IF NOT EXISTS ") |
-             qualified(s->conn, &ddl, t, s->table) | sql_buf_puts(&ddl, " (");
+        e |= sql_buf_puts(&shared, "; CREATE TABLE IF NOT EXISTS ") |
+             qualified(s->conn, &shared, t, s->table) | sql_buf_puts(&shared, " (");
         for (size_t i = 0; i < s->map.n; i++)
-            e |= sql_buf_puts(&ddl, i ? ", " : "") |
-                 pg_quote_ident(s->conn, &ddl, s->map.cols[i].name) | sql_buf_puts(&ddl, " ") |
-                 sql_buf_puts(&ddl, sql_type_sql(s->map.cols[i].type, 1));
+            e |= sql_buf_puts(&shared, i ? ", " : "") |
+                 pg_quote_ident(s->conn, &shared, s->map.cols[i].name) |
+                 sql_buf_puts(&shared, " ") |
+                 sql_buf_puts(&shared, sql_type_sql(s->map.cols[i].type, 1));
         if (s->nkeys > 0)
-            e |= sql_buf_puts(&ddl, ", PRIMARY KEY (") | key_list(s, &ddl) |
-                 sql_buf_puts(&ddl, ")");
-        e |= sql_buf_puts(&ddl, ")");
+            e |= sql_buf_puts(&shared, ", PRIMARY KEY (") | key_list(s, &shared) |
+                 sql_buf_puts(&shared, ")");
+        e |= sql_buf_puts(&shared, ")");
     }
     if (s->upsert) {
         /* The stage has the table's column types, so COPY judges values as the table
          * would, plus the record's place in the batch. */
-        e |= sql_buf_puts(&ddl, s->create ? "; " : "") |
-             sql_buf_puts(&ddl, "CREATE TEMP TABLE IF NOT EXISTS spool_stage ON COMMIT "
+        e |= sql_buf_puts(&ddl, "CREATE TEMP TABLE IF NOT EXISTS spool_stage ON COMMIT "
                                 "DELETE ROWS AS SELECT ") |
              col_list(s, &ddl, "") | sql_buf_puts(&ddl, " FROM ") |
              qualified(s->conn, &ddl, t, s->table) |
@@ -157,12 +162,13 @@ static pg_fail pg_setup(spool_task *t, pg_sink *s, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if ((f = pg_offsets_init(s->conn, otable.p, err, errlen)) != PG_OK)
+    if ((f = pg_exec(s->conn, shared.p, err, errlen)) != PG_OK)
         goto out;
     if (ddl.len > 0 && (f = pg_exec(s->conn, ddl.p, err, errlen)) != PG_OK)
         goto out;
     f = pg_offsets_load(s->conn, otable.p, s->connector, s->done, &s->ndone, err, errlen);
 out:
+    sql_buf_free(&shared);
     sql_buf_free(&ddl);
     sql_buf_free(&otable);
     return f;
