@@ -405,6 +405,15 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The watchdog's clock: read on every callback and every emit, so the coarse clock
+ * (no system call, exact to a few milliseconds) against deadlines of 250 ms and up. */
+static int64_t call_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Record timestamps: the coarse clock is read without a system call and is exact to a
  * few milliseconds, which is what a record timestamp promises. */
 static int64_t now_ms(void)
@@ -443,7 +452,7 @@ static int call_begin(struct spool_task *t, int what)
 {
     if (atomic_load(&t->call_since) != 0)
         return 0;
-    int64_t now = mono_ms();
+    int64_t now = call_clock_ms();
     atomic_store(&t->call_what, what);
     atomic_store(&t->call_since, now > 0 ? now : 1);
     return 1;
@@ -485,9 +494,10 @@ int worker_call_pause(struct spool_task *t)
 void worker_call_resume(struct spool_task *t, int paused)
 {
     long long zero = 0;
-    int64_t now = mono_ms();
-    if (paused == 1)
+    if (paused == 1) {
+        int64_t now = call_clock_ms();
         atomic_compare_exchange_strong(&t->call_since, &zero, now > 0 ? now : 1);
+    }
 }
 
 /* What task_finished() does for a task whose thread will not: the watchdog's. */
@@ -512,7 +522,7 @@ static void task_abandon(struct spool_task *t, int what, int64_t ran_ms, int hal
 
 static void watchdog_check(struct worker *w, int64_t halt_seen)
 {
-    int64_t now = mono_ms();
+    int64_t now = call_clock_ms();
     for (size_t i = 0; i < w->ntasks; i++) {
         struct spool_task *t = &w->tasks[i];
         long long since = atomic_load(&t->call_since);
@@ -546,7 +556,7 @@ static void *watchdog_main(void *arg)
             ;
         pthread_mutex_unlock(&w->lock);
         if (halt_seen == 0 && atomic_load(&w->halt))
-            halt_seen = mono_ms();
+            halt_seen = call_clock_ms();
         watchdog_check(w, halt_seen);
     }
     return NULL;
