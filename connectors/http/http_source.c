@@ -46,6 +46,7 @@
 #include <microhttpd.h>
 
 #include "http_body.h"
+#include "json_scan.h"
 #include "spool/plugin.h"
 
 static const spool_host *host;
@@ -81,6 +82,7 @@ typedef struct hreq {
     int arriving;                  /* counted in src->narriving (under src->lock) */
     uint64_t seq;
     http_events ev;
+    http_span *keys;               /* ev.n keys found while parsing; len SIZE_MAX: none */
     char idem[IDEM_KEY_MAX + 1];   /* "" when the request has no key */
 } hreq;
 
@@ -105,6 +107,8 @@ struct hsrc {
     int64_t idem_max;
     int64_t batch_wait_us;
     char *tls_key, *tls_cert;
+    const char *key_field;         /* the pipeline's key: path, NULL: none */
+    json_scan_plan key_plan;
 
     pthread_mutex_t lock;          /* guards everything below */
     pthread_cond_t wake;           /* poll() waits here (CLOCK_MONOTONIC) */
@@ -457,12 +461,37 @@ static int ctype_ok(const char *ct)
     return 0;
 }
 
+/* Finds each event's key field here, on the server's thread, so that the task's thread
+ * emits without searching (host->key_field). A key the scan cannot give as text
+ * (escapes, a real, a missing field) is left to the runtime. */
+static int find_keys(const hsrc *s, hreq *r)
+{
+    free(r->keys);
+    r->keys = NULL;
+    if (s->key_field == NULL)
+        return 0;
+    r->keys = malloc(r->ev.n * sizeof(*r->keys));
+    if (r->keys == NULL)
+        return -1;
+    for (size_t i = 0; i < r->ev.n; i++) {
+        const char *text;
+        size_t len;
+        const char *ev = r->body + r->ev.v[i].off;
+        if (json_scan_text(&s->key_plan, ev, r->ev.v[i].len, &text, &len) == 1)
+            r->keys[i] = (http_span){(size_t)(text - r->body), len};
+        else
+            r->keys[i] = (http_span){0, SIZE_MAX};
+    }
+    return 0;
+}
+
 static void req_free(hreq *r)
 {
     if (r == NULL)
         return;
     free(r->body);
     http_events_free(&r->ev);
+    free(r->keys);
     free(r);
 }
 
@@ -620,6 +649,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_error(s, c, MHD_HTTP_BAD_REQUEST, why);
     if (r->ev.n == 0)
         return reply(s, c, MHD_HTTP_OK, "{\"accepted\":0}\n");
+    if (find_keys(s, r) != 0)
+        return reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory; retry later");
 
     const char *refusal = NULL;
     pthread_mutex_lock(&s->lock);
@@ -780,6 +811,11 @@ static spool_rc hs_open(spool_task *t, void **state)
     s->idem_window_ms = host->opt_int(t, "idempotency_window");
     s->idem_max = host->opt_int(t, "idempotency_max_keys");
     s->batch_wait_us = host->opt_int(t, "batch_wait") * 1000;
+    if (SPOOL_HAS(spool_host, host, key_field) && (s->key_field = host->key_field(t)) != NULL) {
+        json_scan_prepare(&s->key_plan, &s->key_field, 1);
+        if (!s->key_plan.ok)
+            s->key_field = NULL; /* a path the scan cannot take: the runtime's */
+    }
     if (s->idem_window_ms > 0) {
         s->nbuckets = 1024;
         while ((int64_t)s->nbuckets < s->idem_max)
@@ -897,6 +933,10 @@ static spool_rc hs_poll(spool_task *t, void *state, int timeout_ms)
                 .header_count = r->idem[0] ? 1 : 0,
                 .partition = -1,
             };
+            if (r->keys != NULL && r->keys[i].len != SIZE_MAX) {
+                rec.key = r->body + r->keys[i].off;
+                rec.key_len = r->keys[i].len;
+            }
             int last = i + 1 == r->ev.n;
             spool_rc rc = host->emit(t, &rec, last ? pos : NULL, last ? pos_len : 0);
             if (rc != SPOOL_OK)

@@ -68,6 +68,14 @@ static const char *host_task_name(spool_task *t)
     return t != NULL ? t->name : "";
 }
 
+static const char *host_key_field(spool_task *t)
+{
+    if (t == NULL || t->cc == NULL || t->plugin == NULL ||
+        t->plugin->desc->kind != SPOOL_KIND_SOURCE)
+        return NULL;
+    return t->cc->key_field;
+}
+
 static int host_stopping(spool_task *t)
 {
     if (t == NULL)
@@ -251,6 +259,7 @@ static const spool_host host_table = {
     .seek = host_seek,
     .reject = host_reject,
     .gauge = host_gauge,
+    .key_field = host_key_field,
 };
 
 const spool_host *worker_host(void)

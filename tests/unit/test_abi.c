@@ -28,7 +28,8 @@ AT(spool_host, opt_string, 32) AT(spool_host, opt_int, 40) AT(spool_host, opt_li
 AT(spool_host, task_name, 56) AT(spool_host, stopping, 64) AT(spool_host, emit, 72)
 AT(spool_host, source_position, 80) AT(spool_host, sink_position, 88)
 AT(spool_host, set_sink_position, 96) AT(spool_host, seek, 104) AT(spool_host, reject, 112)
-AT(spool_host, gauge, 120) _Static_assert(sizeof(spool_host) == 128, "spool_host grew");
+AT(spool_host, gauge, 120) AT(spool_host, key_field, 128)
+_Static_assert(sizeof(spool_host) == 136, "spool_host grew");
 
 AT(spool_option, struct_size, 0) AT(spool_option, type, 4) AT(spool_option, name, 8)
 AT(spool_option, default_value, 16) AT(spool_option, flags, 24) AT(spool_option, min, 32)
@@ -76,6 +77,10 @@ static void test_spool_has_reads_struct_size(void **state)
     h.struct_size = (uint32_t)offsetof(spool_host, gauge);
     assert_true(SPOOL_HAS(spool_host, &h, reject));
     assert_false(SPOOL_HAS(spool_host, &h, gauge));
+    /* ... and from before key_field() was. */
+    h.struct_size = (uint32_t)offsetof(spool_host, key_field);
+    assert_true(SPOOL_HAS(spool_host, &h, gauge));
+    assert_false(SPOOL_HAS(spool_host, &h, key_field));
 }
 
 int main(void)

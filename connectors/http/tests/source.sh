@@ -83,5 +83,27 @@ if [ "$got" = "$want" ]; then echo "ok   log holds exactly the $(printf '%s\n' "
 else echo "FAIL log holds:"; printf '%s\n' "$got" | tr '\n' ' '; echo; echo "wanted:"; printf '%s\n' "$want" | tr '\n' ' '; echo; fails=$((fails + 1)); fi
 # The events keep the bytes the client sent, and the key header of an idempotent post.
 grep -q '^{"id":1,"resource_id":"r1"}$' "$work/log.txt" || { echo "FAIL event 1 not byte-exact"; fails=$((fails + 1)); }
+# Keys: the source finds each event's key field (key: resource_id) on the server's
+# threads; every record must get the key and partition the runtime itself gives the
+# same line (spool produce --key-field): strings, escapes, numbers, true, null,
+# objects, repeated and missing fields.
+rm -rf "$work/data" "$work/data2"
+HOOK_PARTITIONS=4 HOOK_TOKEN= start_worker "$src/configs/http-webhook.yaml"
+post 200 "keyed events" -H "Content-Type: application/x-ndjson" \
+  --data-binary @"$src/connectors/http/tests/keys.ndjson" "http://127.0.0.1:$port/events"
+stop_worker
+"$spool" topics create --data-dir "$work/data2" --partitions 4 resource-events > /dev/null
+"$spool" produce --data-dir "$work/data2" --key-field resource_id resource-events \
+  < "$src/connectors/http/tests/keys.ndjson" > /dev/null
+for d in data data2; do
+  "$spool" consume --data-dir "$work/$d" --from-beginning --print-partition --print-key \
+    resource-events | sort > "$work/$d.keys"
+done
+if [ "$(wc -l < "$work/data.keys")" -eq 15 ] && cmp -s "$work/data.keys" "$work/data2.keys"; then
+  echo "ok   15 events keyed and partitioned as the runtime keys them"
+else
+  echo "FAIL keys differ (webhook, then spool produce):"; diff "$work/data.keys" "$work/data2.keys" || true
+  fails=$((fails + 1))
+fi
 [ $fails -eq 0 ] || { echo "$fails failures"; tail -20 "$work/worker.log"; exit 1; }
 echo "all passed"

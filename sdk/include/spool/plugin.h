@@ -298,6 +298,18 @@ typedef struct spool_host {
      * name. Thread: the task's, inside any of its callbacks (open() to close()).
      * Blocks: no. */
     spool_rc (*gauge)(spool_task *t, const char *name, double value);
+
+    /* Appended after ABI 1.0: check SPOOL_HAS(spool_host, host, key_field) first.
+     *
+     * A source's `key:` field (a dot path such as "resource.id"), or NULL when the
+     * pipeline names none (or t is not a source). emit() takes the key from that field
+     * of a record's JSON value when the record comes without a key; a source that
+     * parses its input on threads of its own may find the field there, with the same
+     * rule (a string without its quotes, an integer, true, false or null as written),
+     * and emit the record with that key, which saves the task's thread the search.
+     * When unsure, leave the key NULL: the runtime then looks for itself. The string
+     * lives until close(). Thread: any, from open() to close(). Blocks: no. */
+    const char *(*key_field)(spool_task *t);
 } spool_host;
 
 /* The limits of host->gauge(): the longest name and the distinct names per task. */
@@ -403,11 +415,12 @@ SPOOL_STATIC_ASSERT(offsetof(spool_plugin, abi_version) == 4, "spool_plugin.abi_
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, options) == 40, "spool_plugin.options at 40")
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, open) == 48, "spool_plugin.open at 48")
 SPOOL_STATIC_ASSERT(offsetof(spool_plugin, transform) == 96, "spool_plugin.transform at 96")
-SPOOL_STATIC_ASSERT(sizeof(spool_host) == 128, "spool_host is 128 bytes in ABI 1 (gauge appended)")
+SPOOL_STATIC_ASSERT(sizeof(spool_host) == 136, "spool_host is 136 bytes in ABI 1 (gauge, key_field appended)")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, log) == 16, "spool_host.log at 16")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, emit) == 72, "spool_host.emit at 72")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, reject) == 112, "spool_host.reject at 112")
 SPOOL_STATIC_ASSERT(offsetof(spool_host, gauge) == 120, "spool_host.gauge at 120")
+SPOOL_STATIC_ASSERT(offsetof(spool_host, key_field) == 128, "spool_host.key_field at 128")
 SPOOL_STATIC_ASSERT(sizeof(spool_option) == 64, "spool_option is 64 bytes in ABI 1")
 SPOOL_STATIC_ASSERT(offsetof(spool_option, min) == 32, "spool_option.min at 32")
 SPOOL_STATIC_ASSERT(offsetof(spool_option, doc) == 56, "spool_option.doc at 56")
