@@ -1,7 +1,9 @@
 /* bench_json_scan.c - runtime/json's json_scan() against the frozen reference scanner
  * (tests/unit/json_scan_ref.c) on the flagship's event shape, one thread.
  *
- *   bench_json_scan [RUNS [EVENTS]]     (defaults 9 and 20000)
+ *   bench_json_scan [RUNS [EVENTS [ref|new]]]     (defaults 9 and 20000)
+ *
+ * With ref or new, only that scanner runs (for perf record); nothing is compared.
  *
  * The events are the generator's (connectors/generator): ~220-byte flat objects with
  * strings, integers and a decimal price. The plans are those of the hot paths: the
@@ -198,6 +200,7 @@ int main(int argc, char **argv)
 {
     int runs = argc > 1 ? atoi(argv[1]) : 9;
     long events = argc > 2 ? atol(argv[2]) : 20000;
+    const char *only = argc > 3 ? argv[3] : NULL;
     corpus flat = {0}, deep = {0}, bodies = {0};
     char rec[1024];
 
@@ -247,6 +250,14 @@ int main(int argc, char **argv)
            "ref MB/s", "new MB/s", "ref best", "new best", "new/ref");
     for (size_t k = 0; k < ncases; k++) {
         const plan_case *pc = &cases[k];
+        if (only != NULL) {
+            int ref = strcmp(only, "ref") == 0;
+            for (int r = 0; r < runs; r++)
+                tr[r] = pass(pc, ref);
+            qsort(tr, (size_t)runs, sizeof(double), cmp_double);
+            printf("%-18s %s %12.0f rec/s\n", pc->name, only, (double)pc->c->n / tr[runs / 2]);
+            continue;
+        }
         if (!agree(pc))
             return 1;
         pass(pc, 1); /* warm both */

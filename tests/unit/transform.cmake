@@ -10,3 +10,11 @@ spool_add_test(test_json_scan
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json_scan.c
   LIBS spool_json_scan PkgConfig::JANSSON
   LABELS unit)
+
+# runtime/json's scanner against the frozen reference (json_scan_ref.c): same answers on
+# a generated corpus (seeded; SPOOL_SEED=N reruns one).
+spool_add_test(test_json_scan_diff
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json_scan_diff.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/json_scan_ref.c
+  LIBS spool_json_scan
+  LABELS unit)
