@@ -22,10 +22,12 @@
 #include <string.h>
 
 #if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CTZ64(x) __builtin_ctzll(x)
 #else
+#define NOINLINE
 #define LIKELY(x) (x)
 #define UNLIKELY(x) (x)
 static int ctz64(uint64_t x)
@@ -40,20 +42,43 @@ static int ctz64(uint64_t x)
 #define CTZ64(x) ctz64(x)
 #endif
 
-/* The word test of str() finds the first special byte by its bit; elsewhere bytewise. */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* On a little-endian machine the word tests find the first special byte by its bit
+ * (elsewhere they only say that there is one, and a byte loop finds it), and a key's
+ * head is loaded as one word. JSON_SCAN_PORTABLE builds the other branch on any
+ * machine: the tests build that variant too (tests/unit/transform.cmake). (SSE2, 16
+ * bytes at a time, measured no faster on these short strings: not used.) */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    !defined(JSON_SCAN_PORTABLE)
 #define SWAR_LITTLE_ENDIAN 1
 #else
 #define SWAR_LITTLE_ENDIAN 0
 #endif
 
-/* Which bucket of plan->bucket a key (or a step) of len bytes at depth d falls in. */
-static unsigned key_hash(const char *k, size_t len, int d)
+/* The first 8 bytes of the key (or step) of len bytes at k, zero past its end, as one
+ * word: a key and a step are equal when their lengths, their heads and (past 8 bytes)
+ * the rest are. end: where the readable bytes end (at least k + len). */
+static inline uint64_t head_of(const char *k, size_t len, const char *end)
 {
-    unsigned h = (unsigned)len * 7u + (unsigned)d * 29u;
-    if (len > 0)
-        h += (unsigned char)k[0] * 3u + (unsigned char)k[len - 1];
-    return h % JSON_SCAN_BUCKETS;
+    uint64_t h = 0;
+#if SWAR_LITTLE_ENDIAN
+    if (end - k >= 8) {
+        memcpy(&h, k, 8);
+        return len < 8 ? h & ((UINT64_C(1) << (len * 8)) - 1) : h;
+    }
+#else
+    (void)end;
+#endif
+    memcpy(&h, k, len < 8 ? len : 8);
+    return h;
+}
+
+/* Which bucket of plan->bucket a key (or a step) with this head and length falls in at
+ * depth d. */
+static inline unsigned key_hash(uint64_t head, size_t len, int d)
+{
+    uint64_t h = (head ^ ((uint64_t)len << 56) ^ ((uint64_t)d << 48)) *
+                 UINT64_C(0x9e3779b97f4a7c15);
+    return (unsigned)(h >> 58) % JSON_SCAN_BUCKETS;
 }
 
 void json_scan_prepare(json_scan_plan *plan, const char *const *paths, size_t n)
@@ -75,8 +100,7 @@ void json_scan_prepare(json_scan_plan *plan, const char *const *paths, size_t n)
                 break;
             }
             size_t len = dot ? (size_t)(dot - p) : strlen(p);
-            plan->head[c][plan->nsteps[c]] = 0;
-            memcpy(&plan->head[c][plan->nsteps[c]], p, len < 8 ? len : 8);
+            plan->head[c][plan->nsteps[c]] = head_of(p, len, p + len);
             plan->step[c][plan->nsteps[c]] = p;
             plan->steplen[c][plan->nsteps[c]++] = len;
             p = dot != NULL ? dot + 1 : NULL;
@@ -90,7 +114,7 @@ void json_scan_prepare(json_scan_plan *plan, const char *const *paths, size_t n)
             else
                 plan->longer[d] |= UINT64_C(1) << c;
             if (plan->hashed)
-                plan->bucket[key_hash(plan->step[c][d], plan->steplen[c][d], (int)d)] |=
+                plan->bucket[key_hash(plan->head[c][d], plan->steplen[c][d], (int)d)] |=
                     UINT64_C(1) << c;
         }
     }
@@ -300,30 +324,24 @@ static inline const char *number(scanner *s, const char *p, const char *end,
 static inline uint64_t match_key(const json_scan_plan *pl, uint64_t alive, int d,
                                  const char *k, size_t len, const char *end)
 {
-    uint64_t hit = 0, head = 0;
-    int word = SWAR_LITTLE_ENDIAN && end - k >= 8;
+    uint64_t hit = 0, head = head_of(k, len, end);
     if (pl->hashed)
-        alive &= pl->bucket[key_hash(k, len, d)];
-    if (word) {
-        memcpy(&head, k, 8);
-        if (len < 8)
-            head &= (UINT64_C(1) << (len * 8)) - 1;
-    }
+        alive &= pl->bucket[key_hash(head, len, d)];
     while (alive != 0) {
         int c = CTZ64(alive);
         alive &= alive - 1;
-        if (pl->steplen[c][d] != len)
-            continue;
-        if (word ? head == pl->head[c][d] &&
-                       (len <= 8 || memcmp(pl->step[c][d] + 8, k + 8, len - 8) == 0)
-                 : memcmp(pl->step[c][d], k, len) == 0)
+        if (pl->steplen[c][d] == len && pl->head[c][d] == head &&
+            (len <= 8 || memcmp(pl->step[c][d] + 8, k + 8, len - 8) == 0))
             hit |= UINT64_C(1) << c;
     }
     return hit;
 }
 
-static const char *object(scanner *s, const char *p, int depth, int level, uint64_t alive);
-static const char *array(scanner *s, const char *p, int level);
+/* Containers are the only recursion: value() is inlined into their loops, so that a
+ * member or an element that is a scalar costs no call. */
+static NOINLINE const char *object(scanner *s, const char *p, int depth, int level,
+                                   uint64_t alive);
+static NOINLINE const char *array(scanner *s, const char *p, int level);
 
 /* A value at p (whitespace first). depth: the depth of the value's own key, -1 for
  * the root, -2 when no path can name it (inside an array, or too deep); alive: the
@@ -380,7 +398,8 @@ static inline const char *value(scanner *s, const char *p, int depth, int level,
 }
 
 /* The members of an object at p (past the '{'); depth and alive as value()'s. */
-static const char *object(scanner *s, const char *p, int depth, int level, uint64_t alive)
+static NOINLINE const char *object(scanner *s, const char *p, int depth, int level,
+                                   uint64_t alive)
 {
     const json_scan_plan *pl = s->plan;
     const char *end = s->end;
@@ -438,7 +457,7 @@ static const char *object(scanner *s, const char *p, int depth, int level, uint6
     }
 }
 
-static const char *array(scanner *s, const char *p, int level)
+static NOINLINE const char *array(scanner *s, const char *p, int level)
 {
     const char *end = s->end;
     p = ws(p, end);

@@ -18,3 +18,14 @@ spool_add_test(test_json_scan_diff
           ${CMAKE_CURRENT_SOURCE_DIR}/json_scan_ref.c
   LIBS spool_json_scan
   LABELS unit)
+
+# The same against the scanner built with JSON_SCAN_PORTABLE: the byte-loop fallbacks
+# that big-endian machines take instead of the little-endian word tricks.
+spool_add_test(test_json_scan_diff_portable
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json_scan_diff.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/json_scan_ref.c
+          ${PROJECT_SOURCE_DIR}/runtime/json/json_scan.c
+  LABELS unit)
+target_compile_definitions(test_json_scan_diff_portable PRIVATE JSON_SCAN_PORTABLE)
+target_include_directories(test_json_scan_diff_portable PRIVATE
+                           ${PROJECT_SOURCE_DIR}/runtime/json)
