@@ -217,41 +217,64 @@ static const char *str_special(scanner *s, const char *p, const char *end, int *
     }
 }
 
-/* A string at p (on the quote). Returns what follows its closing quote, or NULL; sets
- * *esc when it holds escapes (leaves it alone otherwise). */
-static inline const char *str(scanner *s, const char *p, const char *end, int *esc)
+/* The first special byte at or after p, or end. */
+static inline const char *plain(const char *p, const char *end)
 {
-    p++;
-    for (;;) {
-        while (LIKELY(end - p >= 8)) {
-            uint64_t x, m;
-            memcpy(&x, p, 8);
-            m = special8(x);
-            if (m != 0) {
+    while (end - p >= 8) {
+        uint64_t x, m;
+        memcpy(&x, p, 8);
+        m = special8(x);
+        if (m != 0) {
 #if SWAR_LITTLE_ENDIAN
-                unsigned at = (unsigned)CTZ64(m) & ~7u;
-                p += at >> 3;
-                if (LIKELY(((x >> at) & 0xff) == '"'))
-                    return p + 1;
+            return p + (CTZ64(m) >> 3);
 #else
-                while (!special[(unsigned char)*p])
-                    p++;
+            break;
 #endif
-                goto found;
-            }
-            p += 8;
         }
-        while (p < end && !special[(unsigned char)*p])
-            p++;
-        if (UNLIKELY(p >= end))
+        p += 8;
+    }
+    while (p < end && !special[(unsigned char)*p])
+        p++;
+    return p;
+}
+
+/* The rest of a string, from p (inside it, at or before its next special byte). */
+static NOINLINE const char *str_rest(scanner *s, const char *p, const char *end, int *esc)
+{
+    for (;;) {
+        p = plain(p, end);
+        if (p >= end)
             return fail(s, end, "unterminated string");
-    found:
-        if (LIKELY(*p == '"'))
+        if (*p == '"')
             return p + 1;
         p = str_special(s, p, end, esc);
         if (p == NULL)
             return NULL;
     }
+}
+
+/* A string at p (on the quote). Returns what follows its closing quote, or NULL; sets
+ * *esc when it holds escapes (leaves it alone otherwise). Inline, the common case: the
+ * first special byte is the closing quote. */
+static inline const char *str(scanner *s, const char *p, const char *end, int *esc)
+{
+    p++;
+#if SWAR_LITTLE_ENDIAN
+    while (LIKELY(end - p >= 8)) {
+        uint64_t x, m;
+        memcpy(&x, p, 8);
+        m = special8(x);
+        if (m != 0) {
+            unsigned at = (unsigned)CTZ64(m) & ~7u;
+            p += at >> 3;
+            if (LIKELY(((x >> at) & 0xff) == '"'))
+                return p + 1;
+            break;
+        }
+        p += 8;
+    }
+#endif
+    return str_rest(s, p, end, esc);
 }
 
 static inline int isdigit_(char c)
