@@ -9,6 +9,8 @@
  * every truncation of sample records, nesting around the depth limit, and hand-written
  * edge cases. Seeded: the seed is printed, SPOOL_SEED=N reruns one. Each input is
  * copied into a heap block of exactly its length, so that ASan sees any read past it.
+ * Built twice (tests/unit/transform.cmake): against the scanner as the product builds
+ * it, and against its portable fallbacks (JSON_SCAN_PORTABLE).
  */
 #include <setjmp.h>
 #include <stdarg.h>
