@@ -162,11 +162,13 @@ static const unsigned char special[256] = {
 
 /* The high bit of each byte of x that is special (above). Bytes above a special one
  * may be marked too (a borrow runs upwards), never bytes below it: the lowest mark is
- * always the first special byte. */
+ * always the first special byte. (Below 0x80, x - 0x20 sets a byte's high bit only
+ * when the byte is below 0x20, q - 1 and b - 1 only at a quote or a backslash, and
+ * only those bytes borrow; bytes of 0x80 and up are marked by their own bit.) */
 static inline uint64_t special8(uint64_t x)
 {
     uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-    return ((((x - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~x) | x) & HIGHS;
+    return ((x - ONES * 0x20) | (q - ONES) | (b - ONES) | x) & HIGHS;
 }
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no
