@@ -19,6 +19,7 @@
 #define SPOOL_JSON_SCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define JSON_SCAN_MAX_PATHS 64
 #define JSON_SCAN_MAX_STEPS 8
@@ -52,13 +53,25 @@ enum {
 };
 
 /* Dot-separated paths ("resource.id") split into steps. Only the first npaths
- * entries are set: a plan on the stack costs nothing to prepare. */
+ * entries of the per-path arrays are set: a plan on the stack costs little to prepare.
+ * head[c][d] holds step d of path c's first 8 bytes (zero past its end), compared with a
+ * key as one word. The masks (bit c for path c) let the scan find which paths a key
+ * continues without walking every path: ends[d] holds the paths of d + 1 steps, longer[d] those of more;
+ * with JSON_SCAN_HASH_MIN paths or more, bucket[] narrows a key to the paths whose step
+ * at its depth hashes as it does. Fill a plan only with json_scan_prepare(). */
+#define JSON_SCAN_HASH_MIN 4
+#define JSON_SCAN_BUCKETS 64
+
 typedef struct json_scan_plan {
     size_t npaths;
     int ok;                /* 0: too many paths or steps; do not scan with it */
     size_t nsteps[JSON_SCAN_MAX_PATHS];
     const char *step[JSON_SCAN_MAX_PATHS][JSON_SCAN_MAX_STEPS];
     size_t steplen[JSON_SCAN_MAX_PATHS][JSON_SCAN_MAX_STEPS];
+    uint64_t head[JSON_SCAN_MAX_PATHS][JSON_SCAN_MAX_STEPS]; /* a step's first 8 bytes */
+    uint64_t ends[JSON_SCAN_MAX_STEPS], longer[JSON_SCAN_MAX_STEPS];
+    int hashed;            /* bucket[] is filled */
+    uint64_t bucket[JSON_SCAN_BUCKETS];
 } json_scan_plan;
 
 /* Prepares plan for paths[0..n) (which must outlive it); a NULL path finds nothing. */
