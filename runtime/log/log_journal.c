@@ -14,16 +14,12 @@
  * durability, whose records are not fdatasynced), which ends the journal there.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log/log_int.h"
 #include "spool/plugin.h"
-#include "util/bytes.h"
 #include "util/fsio.h"
 #include "util/journal.h"
 #include "util/strutil.h"
