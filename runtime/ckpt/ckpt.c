@@ -27,13 +27,6 @@
 #include "util/metafile.h"
 #include "util/strutil.h"
 
-#define CKPT_MAGIC 0x4b435053u               /* "SPCK": a legacy (replaced) file */
-#define CKPT_VERSION 1u
-#define CKPT_JOURNAL_FILE_MAGIC 0x4a435053u  /* "SPCJ": the journal's header */
-#define CKPT_JOURNAL_REC_MAGIC 0x52435053u   /* "SPCR": one copy of a record */
-#define CKPT_JOURNAL_VERSION 1u
-#define CKPT_JOURNAL_MIN_BYTES (64u * 1024u)
-#define CKPT_JOURNAL_MAX_BYTES (256u * 1024u)
 /* A body bound that keeps a journal file (4 records' room, doubled) within the read
  * bound below, which legacy files had too. */
 #define CKPT_MAX_BODY (4u * 1024u * 1024u)

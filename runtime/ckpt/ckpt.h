@@ -24,6 +24,15 @@
 
 #include "util/journal.h"
 
+/* The file's format (docs/log-format.md, "Sink checkpoints"). */
+#define CKPT_MAGIC 0x4b435053u               /* "SPCK": a legacy (replaced) file */
+#define CKPT_VERSION 1u
+#define CKPT_JOURNAL_FILE_MAGIC 0x4a435053u  /* "SPCJ": the journal's header */
+#define CKPT_JOURNAL_REC_MAGIC 0x52435053u   /* "SPCR": one copy of a record */
+#define CKPT_JOURNAL_VERSION 1u
+#define CKPT_JOURNAL_MIN_BYTES (64u * 1024u) /* a new file's zero-filled size */
+#define CKPT_JOURNAL_MAX_BYTES (256u * 1024u) /* grown up to, then a new file */
+
 typedef struct ckpt_entry {
     char *topic;
     int32_t partition;
