@@ -10,7 +10,8 @@
  * as text when it is printable (every shipped source writes text), else as
  * {"position_hex": ...}. Changing offsets needs the connector STOPPED, so that no task
  * holds them: a source's position is committed to the log like any other; a sink's
- * checkpoint files (DATA_DIR/sinks/NAME[-TASK].ckpt) are replaced atomically. A reset
+ * checkpoint files (DATA_DIR/sinks/NAME[-TASK].ckpt) are replaced atomically by a new
+ * journal holding one record (ckpt_save), which the task reads when it starts. A reset
  * makes a sink start at the log's first offset and a source at the start of its input.
  * A transactional sink keeps its offsets in its own system, which spool cannot change
  * without running it: such requests are refused.

@@ -1343,7 +1343,7 @@ static int log_journal_begin(log_store *s, const log_journal_info *info, char *e
     size_t image_len = 0;
     int e, rc;
 
-    s->jseq = info->found == 2 ? info->last_jseq : 0;
+    s->j.seq = info->found == 2 ? info->last_jseq : 0;
     rc = log_commit_image_encode(s, 0, s->seq, s->sources, s->nsources, &image, &image_len);
     if (rc != SPOOL_OK)
         return rc;
@@ -1488,7 +1488,7 @@ int log_open_ex(const char *dir, const log_open_opts *opts, log_store **out, cha
     s->dir = strdup(dir);
     s->commit_path = log_pathf("%s/COMMIT", dir);
     s->journal_path = log_pathf("%s/COMMIT.journal", dir);
-    s->jfd = -1;
+    log_journal_init(s);
     s->topics_dir = log_pathf("%s/topics", dir);
     lock_path = log_pathf("%s/LOCK", dir);
     /* The clock of data_cv is monotonic so that log_wait() ignores wall-clock jumps. */
@@ -1589,8 +1589,7 @@ void log_close(log_store *s)
         free(s->sources[i].pos);
     }
     free(s->sources);
-    if (s->jfd >= 0)
-        close(s->jfd);
+    util_journal_close(&s->j);
     /* Closing the descriptor releases the flock. */
     if (s->lock_fd >= 0)
         close(s->lock_fd);

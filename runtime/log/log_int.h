@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "util/journal.h"
 #include "util/metafile.h"
 
 /* On-disk format version 1: see docs/log-format.md. */
@@ -34,10 +35,10 @@
 #define LOG_JOURNAL_FILE_MAGIC 0x464a5053u /* "SPJF": the file's 24-byte header */
 #define LOG_JOURNAL_REC_MAGIC 0x524a5053u  /* "SPJR": one copy of a commit record */
 #define LOG_JOURNAL_VERSION 1u
-#define LOG_JOURNAL_HDR 24u                /* frame + u64 sequence of the first record */
-#define LOG_JREC_HDR (UTIL_META_HDR + 24u) /* frame + sequence, synced, kind, reserved */
-#define LOG_JREC_SNAPSHOT 1u               /* the whole committed state */
-#define LOG_JREC_DELTA 2u                  /* the partitions and sources that changed */
+#define LOG_JOURNAL_HDR UTIL_JOURNAL_HDR     /* frame + u64 sequence of the first record */
+#define LOG_JREC_HDR UTIL_JREC_HDR           /* frame + sequence, synced, kind, reserved */
+#define LOG_JREC_SNAPSHOT UTIL_JREC_SNAPSHOT /* the whole committed state */
+#define LOG_JREC_DELTA UTIL_JREC_DELTA       /* the partitions and sources that changed */
 #define LOG_JOURNAL_MIN_BYTES (64u * 1024u)       /* a new file's zero-filled size */
 #define LOG_JOURNAL_MAX_BYTES (4u * 1024u * 1024u) /* grown up to, then a new file */
 #define LOG_MAX_JOURNAL_READ ((size_t)2 * LOG_MAX_COMMIT_BYTES + 2 * LOG_JOURNAL_MAX_BYTES)
@@ -282,11 +283,7 @@ struct log_store {
     char *dir;
     char *commit_path;        /* the legacy COMMIT file: read, converted, removed */
     char *journal_path;       /* COMMIT.journal */
-    int jfd;                  /* leader only: the journal, -1 when read-only */
-    uint64_t jpos;            /* leader only: where the next record goes */
-    uint64_t jcap;            /* leader only: bytes zero-filled (preallocated) */
-    uint64_t jseq;            /* leader only: the last record's journal sequence */
-    uint64_t jsynced;         /* leader only: bytes of the journal made durable */
+    util_journal j;           /* leader only: the journal (fd -1 when read-only) */
     char *topics_dir;
     int lock_fd;
     log_open_opts opts;
@@ -359,6 +356,9 @@ int log_write_commit(log_store *s, const uint8_t *rec, size_t len, int sync);
  * fsync, rename, directory fsync) and makes it the store's. The leader. 0 or -errno. */
 int log_journal_start(log_store *s, const uint8_t *rec, size_t len);
 
+/* Sets up s->j (no file yet) with the fault hook's journal steps. At open. */
+void log_journal_init(log_store *s);
+
 /* Makes everything committed durable: fdatasync of each dirty segment, then a durable
  * COMMIT. Caller is the leader and holds s->mu (dropped during the I/O). */
 int log_flush_locked(log_store *s);
@@ -428,7 +428,7 @@ int log_commit_image_encode_img(const log_commit_image *img, uint8_t **out, size
 /* Encodes a snapshot commit record (both copies) for the store's current committed
  * state (caller is the leader and holds s->mu), with each partition's plan_* values
  * when plan_gen == gen (its durable end too when plan_sync), and the given positions
- * (all of them); s->exclude is left out. Its journal sequence is s->jseq + 1. *out is
+ * (all of them); s->exclude is left out. Its journal sequence is s->j.seq + 1. *out is
  * malloc'd. */
 int log_commit_image_encode(log_store *s, uint64_t gen, uint64_t seq,
                             const log_source_pos *sources, size_t nsources,
@@ -444,20 +444,12 @@ int log_commit_delta_encode(log_store *s, uint64_t gen, uint64_t seq,
 
 /* ---- The commit journal (log_journal.c) --------------------------------------- */
 
-/* What reading the commit point found. */
-typedef struct log_journal_info {
-    int found;                /* 0 nothing, 1 the legacy COMMIT file, 2 the journal */
-    uint64_t records;         /* valid records replayed */
-    uint64_t last_jseq;       /* the last one's journal sequence */
-    uint64_t end;             /* the byte after it */
-    uint64_t size;            /* the file's size */
-    int torn;                 /* non-zero bytes past end and nothing valid: a torn append */
-    uint64_t damaged_copies;  /* records with one bad copy whose twin was intact */
-    uint64_t damaged_at;      /* byte of the first such bad copy */
-    int unsynced_cut;         /* a bad record at end was never made durable (power cut
-                               * in interval/none): it and later ones were ignored */
-    uint64_t bad_at;          /* LOG_ECORRUPT: byte of the damaged record or header */
-} log_journal_info;
+/* What reading the commit point found (found: 0 nothing, 1 the legacy COMMIT file, 2
+ * the journal). */
+typedef util_journal_info log_journal_info;
+
+/* The commit journal's format (util/journal.h): magics, version, COMMIT bodies. */
+extern const util_journal_fmt log_journal_fmt;
 
 /* Decodes a whole journal file: replays its records into img (every partition and
  * source as of the last valid record). A torn tail (nothing valid past the last good
@@ -477,12 +469,6 @@ int log_commit_load(const char *dir, int read_only, log_commit_image *img,
 /* Encodes a snapshot record of img with journal sequence jseq (both copies). */
 int log_journal_encode_img(const log_commit_image *img, uint64_t jseq, uint8_t **out,
                            size_t *outlen);
-
-/* Writes a new journal file at path holding one record (tmp, zero-filled to at least
- * cap, fsync, rename, directory fsync). *fd_out (when not NULL) gets it open read-write
- * and *cap_out its size. 0 or -errno; ENOSPC before the rename changes nothing. */
-int log_journal_file_new(const char *path, const uint8_t *rec, size_t len, uint64_t cap,
-                         int *fd_out, uint64_t *cap_out);
 
 /* Tests only: the sizes of journal files this process starts (min) and grows to (max). */
 void log_journal_set_sizes(uint64_t min_bytes, uint64_t max_bytes);

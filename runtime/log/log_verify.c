@@ -110,7 +110,8 @@ static int log_verify_write_commit(log_vctx *v, char **path)
     }
     if (log_journal_encode_img(&v->img, v->info.last_jseq + 1, &rec, &len) != SPOOL_OK)
         return -ENOMEM;
-    rc = log_journal_file_new(*path, rec, len, LOG_JOURNAL_MIN_BYTES, NULL, NULL);
+    rc = util_journal_file_new(&log_journal_fmt, *path, rec, len, LOG_JOURNAL_MIN_BYTES, NULL,
+                               NULL);
     free(rec);
     if (rc == 0) {
         v->info.last_jseq++;

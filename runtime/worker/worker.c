@@ -1491,7 +1491,7 @@ static int sink_checkpoint(struct spool_task *t)
             goto oom;
         t->new_pos_set = 0;
     }
-    int rc = ckpt_save(t->w->data_dir, t->ckpt_name, &t->ck, err, sizeof(err));
+    int rc = ckpt_writer_save(t->ckw, &t->ck, err, sizeof(err));
     if (rc != SPOOL_OK) {
         worker_fail(t->w, log_exit_code(rc), t->name, "cannot save the checkpoint: %s", err);
         return -1;
@@ -1814,7 +1814,10 @@ static int sink_setup(struct spool_task *t)
     pthread_mutex_lock(&w->lock);
     t->nparts = 0;
     pthread_mutex_unlock(&w->lock);
-    int rc = ckpt_load(w->data_dir, t->ckpt_name, &t->ck, err, sizeof(err));
+    /* A restart reads the file again: what a failed writer saw is not to be trusted. */
+    ckpt_writer_close(t->ckw);
+    t->ckw = NULL;
+    int rc = ckpt_writer_open(w->data_dir, t->ckpt_name, &t->ck, &t->ckw, err, sizeof(err));
     if (rc != SPOOL_OK) {
         if (log_fatal(rc))
             worker_fail(w, log_exit_code(rc), t->name, "cannot load the checkpoint: %s", err);
@@ -1822,6 +1825,8 @@ static int sink_setup(struct spool_task *t)
             task_fail(t, "cannot load the checkpoint: %s", err);
         return -1;
     }
+    if (ckpt_writer_warning(t->ckw) != NULL)
+        worker_log(SPOOL_LOG_WARN, t->name, "%s", ckpt_writer_warning(t->ckw));
     if (t->dlq == NULL && t->cc->dead_letter_topic != NULL) {
         /* On kafka every worker runs this sink task (the group deals out its
          * partitions), so the dead-letter producer's transactional id names the worker
@@ -1940,6 +1945,9 @@ static void sink_teardown(struct spool_task *t)
         backend_producer_close(t->dlq);
         t->dlq = NULL;
     }
+    /* Stopped, the task holds no file: the offsets endpoints may replace it. */
+    ckpt_writer_close(t->ckw);
+    t->ckw = NULL;
 }
 
 static void *sink_main(void *arg)
@@ -2566,6 +2574,7 @@ static void task_free(struct spool_task *t)
     free(t->flight_pos);
     free(t->committed_pos);
     free(t->ckpt_name);
+    ckpt_writer_close(t->ckw);
     ckpt_clear(&t->ck);
     ckpt_clear(&t->seeks);
     free(t->new_pos);

@@ -80,6 +80,7 @@ struct spool_task {
     int index;                 /* task index among the sink's tasks */
     char *ckpt_name;
     ckpt ck;                   /* consumed offsets and the sink's position */
+    ckpt_writer *ckw;          /* ck's file, open from sink_setup to sink_teardown */
     ckpt seeks;                /* transactional sinks: offsets reported by seek() */
     int in_open, in_flush, in_put;
     void *new_pos;             /* set_sink_position() inside flush() */

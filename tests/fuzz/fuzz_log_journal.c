@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/fuzz_journal.h"
 #include "log/log_int.h"
-#include "util/bytes.h"
-#include "util/crc32c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,20 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (copy == NULL)
         return 0;
     memcpy(copy, data, size);
-    util_put_u32(copy, LOG_JOURNAL_FILE_MAGIC);
-    util_put_u32(copy + 8, LOG_JOURNAL_HDR);
-    util_put_u32(copy + 4, util_crc32c(0, copy + 8, LOG_JOURNAL_HDR - 8));
-    for (size_t q = LOG_JOURNAL_HDR; q + LOG_JREC_HDR <= size; q += 8) {
-        uint32_t clen;
-        if (util_get_u32(copy + q) != LOG_JOURNAL_REC_MAGIC)
-            continue;
-        clen = util_get_u32(copy + q + 8);
-        if (clen < LOG_JREC_HDR || clen > size - q) {
-            clen = (uint32_t)(size - q);
-            util_put_u32(copy + q + 8, clen);
-        }
-        util_put_u32(copy + q + 4, util_crc32c(0, copy + q + 8, clen - 8));
-    }
+    fuzz_journal_seal(copy, size, LOG_JOURNAL_FILE_MAGIC, LOG_JOURNAL_REC_MAGIC);
     decode(copy, size);
     free(copy);
     return 0;
