@@ -476,18 +476,23 @@ static int b_sub_next(backend_sub *bs, log_record *rec, const char **topic,
                       int32_t *partition, int timeout_ms)
 {
     bsub *s = (bsub *)bs;
-    int64_t until = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
     if (!s->assigned) {
         int rc = sub_assign(s);
         if (rc != SPOOL_OK)
             return rc;
     }
+    /* The hot path, a record ready to read: no clock and no lock (log_commit_seq takes
+     * the store's mutex), which per record were a fifth of a fast sink's time. */
+    int r = sub_try(s, rec, topic, partition);
+    if (r != 0)
+        return r;
+    int64_t until = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         /* The sequence before trying: a commit after the try changes it, so the wait
          * below cannot sleep through it. */
         uint64_t seq = log_commit_seq(s->log);
-        int r = sub_try(s, rec, topic, partition);
+        r = sub_try(s, rec, topic, partition);
         if (r != 0)
             return r;
         if (atomic_exchange(&s->woken, 0))
