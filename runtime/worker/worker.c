@@ -1062,6 +1062,20 @@ static void task_finished(struct spool_task *t)
 
 /* ---- Sources ------------------------------------------------------------------------- */
 
+/* The pending position (set by emits) and the in-flight one (being committed) change
+ * places, buffers and all. */
+static void source_pos_swap(struct spool_task *t)
+{
+    void *p = t->flight_pos;
+    size_t cap = t->flight_cap, len = t->flight_len;
+    t->flight_pos = t->pending_pos;
+    t->flight_cap = t->pending_cap;
+    t->flight_len = t->pending_len;
+    t->pending_pos = p;
+    t->pending_cap = cap;
+    t->pending_len = len;
+}
+
 /* Source commits are pipelined: a commit is started (backend_producer_commit_start)
  * and becomes durable in the background while the task polls its next batch; it is
  * waited for before the next one starts, before the task pauses and before it ends.
@@ -1089,13 +1103,7 @@ static int source_commit_launch(struct spool_task *t)
     t->flight_pos_set = t->pending_set;
     if (t->pending_set) {
         /* The buffers change places: pending_pos is free for the next emits. */
-        void *pp = t->flight_pos;
-        size_t cap = t->flight_cap;
-        t->flight_pos = t->pending_pos;
-        t->flight_cap = t->pending_cap;
-        t->flight_len = t->pending_len;
-        t->pending_pos = pp;
-        t->pending_cap = cap;
+        source_pos_swap(t);
         t->pending_set = 0;
     }
     int rc = backend_producer_commit_start(t->prod);
@@ -1113,13 +1121,7 @@ static void source_commit_restore(struct spool_task *t)
 {
     t->txn_bytes += t->flight_bytes;
     if (t->flight_pos_set && !t->pending_set) {
-        void *pp = t->pending_pos;
-        size_t cap = t->pending_cap;
-        t->pending_pos = t->flight_pos;
-        t->pending_cap = t->flight_cap;
-        t->pending_len = t->flight_len;
-        t->flight_pos = pp;
-        t->flight_cap = cap;
+        source_pos_swap(t);
         t->pending_set = 1;
     }
     t->flight_pos_set = 0;
