@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/clock.h"
 #include "daemon/daemon.h"
 #include "loader/loader.h"
 #include "tools/tools.h"
@@ -392,12 +393,6 @@ static int cmd_plugins(int argc, char **argv)
     return code;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits for the worker to finish by itself or for a signal; the first signal starts an
  * orderly stop (sources end, sinks drain), which becomes a halt after the shutdown
@@ -425,7 +420,7 @@ static int run_until_done(worker *w, int64_t shutdown_timeout_ms)
                                 {.fd = sfd, .events = POLLIN}};
         int timeout = tty ? 1000 : -1;
         if (halt_at >= 0) {
-            int64_t left = halt_at - mono_ms();
+            int64_t left = halt_at - util_mono_ms();
             if (left <= 0) {
                 worker_log(SPOOL_LOG_WARN, "spool", "shutdown timeout: sinks stop now; "
                            "what they did not deliver yet is delivered by the next run");
@@ -460,7 +455,7 @@ static int run_until_done(worker *w, int64_t shutdown_timeout_ms)
                            "deliver what is in the log (send it again to exit at once)",
                            si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 worker_stop(w);
-                halt_at = mono_ms() + shutdown_timeout_ms;
+                halt_at = util_mono_ms() + shutdown_timeout_ms;
             }
         }
         if (tty) {

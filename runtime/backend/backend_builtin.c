@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "backend/backend_int.h"
+#include "util/clock.h"
 
 /* The most records served from one partition before the next one gets its turn. */
 #define SUB_RUN_MAX 256
@@ -465,12 +466,6 @@ static int sub_try(bsub *s, log_record *rec, const char **topic, int32_t *partit
     return 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int b_sub_next(backend_sub *bs, log_record *rec, const char **topic,
                       int32_t *partition, int timeout_ms)
@@ -487,7 +482,7 @@ static int b_sub_next(backend_sub *bs, log_record *rec, const char **topic,
     int r = sub_try(s, rec, topic, partition);
     if (r != 0)
         return r;
-    int64_t until = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t until = util_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         /* The sequence before trying: a commit after the try changes it, so the wait
          * below cannot sleep through it. */
@@ -497,7 +492,7 @@ static int b_sub_next(backend_sub *bs, log_record *rec, const char **topic,
             return r;
         if (atomic_exchange(&s->woken, 0))
             return 0;
-        int64_t left = until - mono_ms();
+        int64_t left = until - util_mono_ms();
         if (left <= 0)
             return 0;
         log_wait(s->log, seq, (int)left);

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "backend/backend_kafka_int.h"
+#include "util/clock.h"
 #include "util/strutil.h"
 
 #define CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -39,12 +40,6 @@
 /* How long a commit may keep retrying retriable errors before it gives up. */
 #define COMMIT_GIVE_UP_MS (10 * 60 * 1000)
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void note_up(khandle *h)
 {
@@ -123,7 +118,7 @@ static void p_reset(kproducer *p)
 /* Aborts the open transaction, retrying retriable errors. SPOOL_OK or a fatal code. */
 static int p_abort_txn(kproducer *p)
 {
-    int64_t start = now_ms();
+    int64_t start = util_mono_ms();
     if (!p->in_txn) {
         p_reset(p);
         return SPOOL_OK;
@@ -137,7 +132,7 @@ static int p_abort_txn(kproducer *p)
         snprintf(why, sizeof(why), "%s", rd_kafka_error_string(e));
         int retriable = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
         rd_kafka_error_destroy(e);
-        if (!retriable || now_ms() - start > COMMIT_GIVE_UP_MS)
+        if (!retriable || util_mono_ms() - start > COMMIT_GIVE_UP_MS)
             return p_fatal(p, "abort", code, why);
         kb_log(SPOOL_LOG_WARN, "producer %s: aborting its transaction: %s; retrying", p->id,
                why);
@@ -299,11 +294,11 @@ int kb_producer_position(backend_producer *bp, void **pos, size_t *len)
         goto out;
     }
     size_t idlen = strlen(p->id);
-    int64_t deadline = now_ms() + 60000;
+    int64_t deadline = util_mono_ms() + 60000;
     while (remaining > 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m == NULL) {
-            if (now_ms() > deadline) {
+            if (util_mono_ms() > deadline) {
                 p_err(p, "kafka: timed out reading the offsets topic %s to its end (60 s)",
                       kb->offsets_topic);
                 rc = SPOOL_RETRY;
@@ -466,12 +461,12 @@ size_t kb_producer_count(const backend_producer *bp)
 /* Waits until librdkafka has no record left to send (all acknowledged or failed). */
 static int p_flush(kproducer *p)
 {
-    int64_t start = now_ms();
+    int64_t start = util_mono_ms();
     while (rd_kafka_outq_len(p->rk) > 0) {
         rd_kafka_flush(p->rk, 1000);
         if (p->dr_err != RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
-        if (now_ms() - start > COMMIT_GIVE_UP_MS) {
+        if (util_mono_ms() - start > COMMIT_GIVE_UP_MS) {
             p->dr_err = RD_KAFKA_RESP_ERR__TIMED_OUT;
             snprintf(p->dr_why, sizeof(p->dr_why), "records not acknowledged in %d s",
                      COMMIT_GIVE_UP_MS / 1000);
@@ -504,13 +499,13 @@ int kb_producer_commit(backend_producer *bp)
         if (rc != SPOOL_OK)
             return rc;
     }
-    int64_t start = now_ms();
+    int64_t start = util_mono_ms();
     for (;;) {
         rd_kafka_error_t *e = rd_kafka_commit_transaction(p->rk, 60000);
         if (e == NULL)
             break;
         if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) &&
-            !rd_kafka_error_txn_requires_abort(e) && now_ms() - start < COMMIT_GIVE_UP_MS) {
+            !rd_kafka_error_txn_requires_abort(e) && util_mono_ms() - start < COMMIT_GIVE_UP_MS) {
             kb_log(SPOOL_LOG_WARN, "producer %s: committing its transaction: %s; retrying",
                    p->id, rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
@@ -879,13 +874,13 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
     }
     if (s->standalone && !s->has_assignment && !s->failed && s_standalone_assign(s) != 0)
         return s->failed ? SPOOL_ERR : LOG_EIO;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : util_mono_ms() + timeout_ms;
     for (;;) {
         if (atomic_exchange(&s->wake, 0) != 0)
             return 0;
         if (s->failed)
             return SPOOL_ERR;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - util_mono_ms();
         int slice = left <= 0 ? 0 : left > 100 ? 100 : (int)left;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, slice);
         if (s->failed) {
@@ -894,7 +889,7 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
             return SPOOL_ERR;
         }
         if (m == NULL) {
-            if (slice == 0 || now_ms() >= deadline)
+            if (slice == 0 || util_mono_ms() >= deadline)
                 return 0;
             continue;
         }

@@ -125,13 +125,6 @@ int log_fault(log_store *s, log_io_op op, const char *path)
     return s->fault ? s->fault(s->fault_ctx, op, path) : 0;
 }
 
-int64_t log_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t log_wall_ms(void)
 {
     struct timespec ts;
@@ -898,9 +891,9 @@ int log_flush_locked(log_store *s)
     for (size_t i = 0; i < n; i++) {
         v[i]->durable_end = v[i]->plan_end;
         v[i]->dirty = 0;
-        v[i]->last_sync_ms = log_mono_ms();
+        v[i]->last_sync_ms = util_mono_ms();
     }
-    s->last_durable_ms = log_mono_ms();
+    s->last_durable_ms = util_mono_ms();
 out:
     for (size_t i = 0; i < n; i++)
         v[i]->plan_gen = 0;
@@ -939,7 +932,7 @@ int log_retention_run(log_store *s, int64_t now_ms)
 
 int log_maintain(log_store *s)
 {
-    int64_t now = log_mono_ms();
+    int64_t now = util_mono_ms();
     int due = 0, rc = SPOOL_OK;
 
     if (s == NULL || s->opts.read_only)
@@ -1504,7 +1497,7 @@ int log_open_ex(const char *dir, const log_open_opts *opts, log_store **out, cha
         rc = SPOOL_ENOMEM;
         goto out;
     }
-    s->last_durable_ms = s->last_retention_ms = log_mono_ms();
+    s->last_durable_ms = s->last_retention_ms = util_mono_ms();
     if (s->opts.read_only) {
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
             util_errf(err, errlen, "log: no data directory %s", dir);

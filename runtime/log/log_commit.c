@@ -852,7 +852,7 @@ void log_group_run(log_store *s, log_commit_req *group)
     uint8_t *image = NULL;
     size_t image_len = 0;
     char why[512] = "";
-    int64_t mono = log_mono_ms(), wall = log_wall_ms();
+    int64_t mono = util_mono_ms(), wall = log_wall_ms();
     int rc = SPOOL_OK, any = 0, sync = 0;
 
     if (s->failed) {

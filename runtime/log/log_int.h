@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "util/clock.h"
 #include "util/journal.h"
 #include "util/metafile.h"
 
@@ -364,7 +365,6 @@ void log_journal_init(log_store *s);
 int log_flush_locked(log_store *s);
 
 /* Monotonic milliseconds, and wall-clock milliseconds. */
-int64_t log_mono_ms(void);
 int64_t log_wall_ms(void);
 
 /* The effective durability of a topic. */

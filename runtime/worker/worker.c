@@ -42,6 +42,7 @@
 
 #include "transform/transform.h"
 #include "worker/worker_int.h"
+#include "util/clock.h"
 
 #define SOURCE_POLL_MS 200
 #define SINK_WAIT_MS 500
@@ -398,12 +399,6 @@ static int task_pause_point(struct spool_task *t)
     return 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The watchdog's clock: read on every callback and every emit, so the coarse clock
  * (no system call, exact to a few milliseconds) against deadlines of 250 ms and up. */
@@ -627,7 +622,7 @@ typedef struct retry_state {
 static int task_retry(struct spool_task *t, retry_state *r, const char *what)
 {
     const config_connector *cc = t->cc;
-    int64_t now = mono_ms();
+    int64_t now = util_mono_ms();
     if (r->attempts == 0) {
         r->first_ms = now;
         r->backoff_ms = BACKOFF_MIN_MS < cc->retry_backoff_max_ms ? BACKOFF_MIN_MS
@@ -1992,7 +1987,7 @@ static int task_init(struct worker *w, struct spool_task *t, const config_connec
     t->values = cc->values;
     t->nvalues = cc->nvalues;
     t->index = index;
-    t->rng = (unsigned)(uintptr_t)t ^ (unsigned)mono_ms();
+    t->rng = (unsigned)(uintptr_t)t ^ (unsigned)util_mono_ms();
     atomic_store(&t->status, WORKER_UNASSIGNED);
     t->name = task_name(cc->kind == SPOOL_KIND_SOURCE ? "source" : "sink", cc->name, index,
                         ntasks);
