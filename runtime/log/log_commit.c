@@ -545,7 +545,7 @@ static int log_cut_back(log_store *s, log_partition **touched, size_t ntouched, 
  * then every batch, then the sealing of rolled segments (fdatasync and .index), then
  * the fdatasync of every partition that wants it, then the commit record. */
 static int log_group_io(log_store *s, log_commit_req *group, log_partition **touched,
-                        size_t ntouched, const uint8_t *image, size_t image_len, int sync,
+                        size_t ntouched, uint8_t *image, size_t image_len, int sync,
                         char *why, size_t whylen)
 {
     int e = 0, rc;

@@ -351,7 +351,7 @@ void log_unlead_locked(log_store *s);
  * the journal, fdatasynced when sync; a snapshot that does not fit starts a new journal
  * file instead. The leader, without s->mu. 0, or -errno: ENOSPC/EDQUOT mean nothing was
  * committed, anything else is fatal. */
-int log_write_commit(log_store *s, const uint8_t *rec, size_t len, int sync);
+int log_write_commit(log_store *s, uint8_t *rec, size_t len, int sync);
 
 /* Starts a new journal file holding the snapshot record rec (temp file, zero-filled,
  * fsync, rename, directory fsync) and makes it the store's. The leader. 0 or -errno. */

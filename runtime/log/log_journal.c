@@ -167,7 +167,7 @@ int log_journal_start(log_store *s, const uint8_t *rec, size_t len)
     return util_journal_start(&s->j, rec, len);
 }
 
-int log_write_commit(log_store *s, const uint8_t *rec, size_t len, int sync)
+int log_write_commit(log_store *s, uint8_t *rec, size_t len, int sync)
 {
     s->j.min_bytes = log_jmin;
     s->j.max_bytes = log_jmax;

@@ -162,12 +162,32 @@ int util_journal_start(util_journal *j, const uint8_t *rec, size_t len)
     return 0;
 }
 
-int util_journal_write(util_journal *j, const uint8_t *rec, size_t len, int sync)
+/* fdatasync of the file; 0, or -EIO / -errno. Never retried: the pages may be gone. */
+static int util_journal_sync(util_journal *j)
+{
+    int e = util_journal_fault(j, UTIL_JOURNAL_SYNC);
+    if (e == 0 && fdatasync(j->fd) != 0)
+        e = errno;
+    return e == 0 ? 0 : e == ENOSPC || e == EDQUOT ? -EIO : -e;
+}
+
+int util_journal_write(util_journal *j, uint8_t *rec, size_t len, int sync)
 {
     int e;
 
     if (j->fd < 0 || (util_get_u16(rec + 32) == UTIL_JREC_SNAPSHOT && !util_journal_fits(j, len)))
         return util_journal_start(j, rec, len);
+    if (sync && j->synced < j->pos) {
+        /* Records appended without fdatasync come first. This record's fdatasync makes
+         * them durable too, so it must say so: a scan that finds one of them damaged
+         * behind it must call that rot, not "never synced" (which would drop this
+         * acknowledged record with it). Sync them, then stamp and reseal. */
+        if ((e = util_journal_sync(j)) != 0)
+            return e;
+        j->synced = j->pos;
+        util_jrec_seal(j->fmt, rec, util_get_u32(rec + 8) - UTIL_JREC_HDR,
+                       util_get_u64(rec + 16), j->synced, util_get_u16(rec + 32));
+    }
     e = util_journal_fault(j, UTIL_JOURNAL_WRITE);
     if (e != 0)
         return -e;
@@ -191,11 +211,8 @@ int util_journal_write(util_journal *j, const uint8_t *rec, size_t len, int sync
         return e;
     }
     if (sync) {
-        e = util_journal_fault(j, UTIL_JOURNAL_SYNC);
-        if (e == 0 && fdatasync(j->fd) != 0)
-            e = errno;
-        if (e != 0) /* never retried, never backpressure: the pages may be gone */
-            return e == ENOSPC || e == EDQUOT ? -EIO : -e;
+        if ((e = util_journal_sync(j)) != 0) /* never backpressure: the pages may be gone */
+            return e;
         j->synced = j->pos + len;
     }
     j->pos += len;

@@ -103,8 +103,10 @@ int util_journal_start(util_journal *j, const uint8_t *rec, size_t len);
 /* Appends rec (from util_jrec_seal), fdatasynced when sync. Starts a new file instead
  * when none is open yet, or when rec is a snapshot that does not fit. -ENOSPC/-EDQUOT
  * mean nothing was written (the zeros are back); any other error is fatal: the caller
- * must never write to j again (an fdatasync is never retried). */
-int util_journal_write(util_journal *j, const uint8_t *rec, size_t len, int sync);
+ * must never write to j again (an fdatasync is never retried). A synced rec written
+ * after unsynced ones has its `synced` field stamped anew (rec is resealed in place),
+ * after an fdatasync of those. */
+int util_journal_write(util_journal *j, uint8_t *rec, size_t len, int sync);
 
 /* ---- Reading ----------------------------------------------------------------------- */
 
