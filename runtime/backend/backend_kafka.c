@@ -336,27 +336,50 @@ static int ensure_internal(kbackend *kb, const char *topic, const char *const *c
 
 /* ---- Topics --------------------------------------------------------------------- */
 
-static void remember(kbackend *kb, const char *topic, const log_topic_config *cfg)
+/* known[]'s entry for topic, or NULL. Under kb->lock. */
+static struct known_topic *known_find(kbackend *kb, const char *topic)
+{
+    for (size_t i = 0; i < kb->nknown; i++)
+        if (strcmp(kb->known[i].name, topic) == 0)
+            return &kb->known[i];
+    return NULL;
+}
+
+/* Adds or updates topic in known[]: with cfg_known, cfg is what the topic was created
+ * with; without, only cfg->partitions is known and an entry that knows more stays. */
+static void know(kbackend *kb, const char *topic, const log_topic_config *cfg, int cfg_known)
 {
     pthread_mutex_lock(&kb->lock);
-    for (size_t i = 0; i < kb->nknown; i++)
-        if (strcmp(kb->known[i].name, topic) == 0) {
-            if (cfg != NULL)
-                kb->known[i].cfg = *cfg;
-            else {
-                free(kb->known[i].name);
-                kb->known[i] = kb->known[--kb->nknown];
+    struct known_topic *k = known_find(kb, topic);
+    if (k == NULL) {
+        struct known_topic *v = realloc(kb->known, (kb->nknown + 1) * sizeof(*v));
+        if (v != NULL) {
+            kb->known = v;
+            if ((v[kb->nknown].name = strdup(topic)) != NULL) {
+                k = &v[kb->nknown++];
+                k->cfg_known = 0;
             }
-            pthread_mutex_unlock(&kb->lock);
-            return;
         }
-    if (cfg != NULL) {
-        struct known_topic *k = realloc(kb->known, (kb->nknown + 1) * sizeof(*k));
-        if (k != NULL) {
-            kb->known = k;
-            if ((k[kb->nknown].name = strdup(topic)) != NULL)
-                k[kb->nknown++].cfg = *cfg;
-        }
+    }
+    if (k != NULL && (cfg_known || !k->cfg_known)) {
+        k->cfg = *cfg;
+        k->cfg_known = cfg_known;
+    }
+    pthread_mutex_unlock(&kb->lock);
+}
+
+static void remember(kbackend *kb, const char *topic, const log_topic_config *cfg)
+{
+    know(kb, topic, cfg, 1);
+}
+
+static void forget(kbackend *kb, const char *topic)
+{
+    pthread_mutex_lock(&kb->lock);
+    struct known_topic *k = known_find(kb, topic);
+    if (k != NULL) {
+        free(k->name);
+        *k = kb->known[--kb->nknown];
     }
     pthread_mutex_unlock(&kb->lock);
 }
@@ -445,7 +468,7 @@ static int k_topic_delete(backend *b, const char *topic, char *err, size_t errle
         rd_kafka_resp_err_t r = admin_topic_result(ev, tr, n, &why);
         if (r == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = SPOOL_OK;
-            remember(kb, topic, NULL);
+            forget(kb, topic);
         } else {
             rc = r == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? LOG_ENOTOPIC : LOG_EIO;
             util_errf(err, errlen, "kafka: cannot delete topic %s: %s", topic, why);
@@ -462,17 +485,16 @@ static int k_topic_delete(backend *b, const char *topic, char *err, size_t errle
  * spool never grows a pipeline's topic, so the count stays what it was. */
 static int32_t known_partitions(kbackend *kb, const char *topic)
 {
-    int32_t n = -1;
     pthread_mutex_lock(&kb->lock);
-    for (size_t i = 0; i < kb->nknown; i++)
-        if (strcmp(kb->known[i].name, topic) == 0)
-            n = kb->known[i].cfg.partitions;
+    struct known_topic *k = known_find(kb, topic);
+    int32_t n = k != NULL ? k->cfg.partitions : -1;
     pthread_mutex_unlock(&kb->lock);
     return n;
 }
 
 /* Called for every record a source routes to another topic and for every dead letter:
- * a topic this process created is answered from memory, not by a metadata request. */
+ * answered from memory once the topic was created or seen by this process, not by a
+ * metadata request of the whole cluster each time. */
 static int32_t k_topic_partitions(backend *b, const char *topic)
 {
     kbackend *kb = (kbackend *)b;
@@ -484,6 +506,12 @@ static int32_t k_topic_partitions(backend *b, const char *topic)
     if (n == -2) {
         backend_set_error(b, "%s", err);
         return -1;
+    }
+    if (n > 0) {
+        log_topic_config seen;
+        log_topic_config_init(&seen);
+        seen.partitions = n;
+        know(kb, topic, &seen, 0);
     }
     return n;
 }
@@ -585,11 +613,11 @@ static int k_topic_config_get(backend *b, const char *topic, log_topic_config *c
     log_topic_config_init(cfg);
     int found = 0;
     pthread_mutex_lock(&kb->lock);
-    for (size_t i = 0; i < kb->nknown; i++)
-        if (strcmp(kb->known[i].name, topic) == 0) {
-            *cfg = kb->known[i].cfg;
-            found = 1;
-        }
+    struct known_topic *k = known_find(kb, topic);
+    if (k != NULL && k->cfg_known) {
+        *cfg = k->cfg;
+        found = 1;
+    }
     pthread_mutex_unlock(&kb->lock);
     if (!found)
         describe(kb, topic, cfg); /* else what this process created it with */

@@ -33,6 +33,7 @@ typedef struct kbackend {
     struct known_topic {
         char *name;
         log_topic_config cfg;
+        int cfg_known;          /* 0: only cfg.partitions is known (seen, not created) */
     } *known;
     size_t nknown;
 } kbackend;

@@ -43,7 +43,8 @@
 
 static void note_up(khandle *h)
 {
-    if (atomic_exchange(&h->down, 0) != 0)
+    /* Called per record: a plain load first, the exchange only after an outage. */
+    if (atomic_load(&h->down) != 0 && atomic_exchange(&h->down, 0) != 0)
         kb_log(SPOOL_LOG_INFO, "%s: the cluster answers again", h->what);
 }
 
@@ -874,14 +875,15 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
     }
     if (s->standalone && !s->has_assignment && !s->failed && s_standalone_assign(s) != 0)
         return s->failed ? SPOOL_ERR : LOG_EIO;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : util_mono_ms() + timeout_ms;
+    /* A record already fetched is taken without reading the clock: the deadline is
+     * set by the first poll that comes back empty. */
+    int64_t deadline = -1;
+    int slice = 0;
     for (;;) {
-        if (atomic_exchange(&s->wake, 0) != 0)
+        if (atomic_load(&s->wake) != 0 && atomic_exchange(&s->wake, 0) != 0)
             return 0;
         if (s->failed)
             return SPOOL_ERR;
-        int64_t left = deadline - util_mono_ms();
-        int slice = left <= 0 ? 0 : left > 100 ? 100 : (int)left;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, slice);
         if (s->failed) {
             if (m != NULL)
@@ -889,8 +891,15 @@ int kb_sub_next(backend_sub *bs, log_record *rec, const char **topic, int32_t *p
             return SPOOL_ERR;
         }
         if (m == NULL) {
-            if (slice == 0 || util_mono_ms() >= deadline)
+            if (timeout_ms == 0)
                 return 0;
+            int64_t now = util_mono_ms();
+            if (deadline < 0)
+                deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
+            int64_t left = deadline - now;
+            if (left <= 0)
+                return 0;
+            slice = left > 100 ? 100 : (int)left;
             continue;
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
