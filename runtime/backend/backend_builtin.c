@@ -480,8 +480,8 @@ static int b_sub_next(backend_sub *bs, log_record *rec, const char **topic,
     /* The hot path, a record ready to read: no clock and no lock (log_commit_seq takes
      * the store's mutex), which per record were a fifth of a fast sink's time. */
     int r = sub_try(s, rec, topic, partition);
-    if (r != 0)
-        return r;
+    if (r != 0 || timeout_ms <= 0)
+        return r; /* a look without waiting leaves a wakeup for the wait that follows */
     int64_t until = util_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         /* The sequence before trying: a commit after the try changes it, so the wait

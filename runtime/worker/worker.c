@@ -1453,6 +1453,8 @@ static int sink_call(struct spool_task *t, int flush)
  * offsets only decide where the next owner of a partition starts (at least once). */
 static int sink_commit_offsets(struct spool_task *t)
 {
+    if (!t->w->kafka)
+        return 0; /* the builtin log keeps no consumer offsets: the checkpoint is all */
     backend_part *bp = calloc(t->nparts ? t->nparts : 1, sizeof(*bp));
     size_t n = 0;
     if (bp == NULL) {
